@@ -1,0 +1,306 @@
+"""The worker: imports a student's submission and runs the grader's requests against it.
+
+This file runs on the untrusted side, inside the sandbox, with the submission's private
+copy as its working directory. It knows no expected value and no solution code: it builds
+the student's objects, calls their methods with the arrays it is sent, and sends back
+what they return. The stand-ins it offers (plain attribute holders, and Linear or
+activation stand-ins whose arithmetic is done by the grader through callbacks) let the
+grader test a student's SGD and MLP wiring without the student's other components.
+
+Usage: python -I worker.py REQUEST_FD REPLY_FD SUBMISSION_ROOT
+"""
+
+import importlib
+import os
+import sys
+import traceback
+import types
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import numpy as np  # noqa: E402
+import wire  # noqa: E402
+
+MAX_TEXT = 2000
+ALLOWED_KINDS = "biuf"
+
+
+class StudentFailure(Exception):
+    """A request could not be served because of what the student's code did."""
+
+
+class Holder:
+    """A plain object with whatever attributes the grader sets (a stand-in layer or model)."""
+
+    def __repr__(self):
+        return f"Holder({', '.join(sorted(vars(self)))})"
+
+
+class LinearStandIn(Holder):
+    """A Linear layer whose arithmetic the grader does; W and b live here, as students expect."""
+
+    def forward(self, A):
+        self.A = A
+        (O,) = _callback("linear.forward", [A, self.W, self.b], id(self))
+        return O
+
+    def backward(self, dLdO):
+        dLdA, self.dLdW, self.dLdb = _callback(
+            "linear.backward", [dLdO, self.A, self.W, self.b], id(self)
+        )
+        return dLdA
+
+
+class ActivationStandIn(Holder):
+    """An activation whose values and derivatives the grader computes."""
+
+    def __init__(self, kind):
+        self.kind = kind
+
+    def forward(self, H):
+        self.H = H
+        (A,) = _callback(f"{self.kind}.forward", [H], id(self))
+        return A
+
+    def backward(self):
+        (dAdH,) = _callback(f"{self.kind}.backward", [self.H], id(self))
+        return dAdH
+
+
+class Worker:
+    """Serves requests until the grader says `exit` or closes the channel."""
+
+    def __init__(self, request_fd, reply_fd, submission_root):
+        self.request_fd = request_fd
+        self.reply_fd = reply_fd
+        self.submission_root = os.path.realpath(submission_root)
+        self.objects = {}
+        self.next_ref = 1
+
+    def serve(self):
+        while True:
+            try:
+                header, arrays = wire.read_frame(self.request_fd)
+            except wire.WireError:
+                return
+            if header.get("op") == "exit":
+                return
+            reply, reply_arrays = self.handle(header, arrays)
+            reply["kind"] = "result"
+            wire.write_frame(self.reply_fd, reply, reply_arrays)
+
+    def handle(self, header, arrays):
+        handler = getattr(self, "op_" + str(header.get("op")), None)
+        if handler is None:
+            return {"ok": False, "error": {"type": "Protocol", "message": "unknown op"}}, []
+        out_arrays = []
+        try:
+            result = handler(header, arrays, out_arrays)
+        except StudentFailure as failure:
+            return {"ok": False, "error": {"type": "Failure", "message": str(failure)}}, []
+        except BaseException as error:  # noqa: BLE001 - the student's SystemExit included
+            return {"ok": False, "error": self.describe_error(error)}, []
+        return {"ok": True, "result": result}, out_arrays
+
+    # -- requests -------------------------------------------------------------------------
+
+    def op_import(self, header, arrays, out_arrays):
+        """Import the submission's packages; if one fails, import its files one by one.
+
+        `header["packages"]` maps a package to its modules, in import order. A broken
+        package `__init__` or a broken sibling then costs only the modules it breaks: the
+        package is replaced by a stub holding what its modules that did import define.
+        """
+        status = {}
+        for package, modules in header["packages"].items():
+            try:
+                importlib.import_module(package)
+            except BaseException as error:  # noqa: BLE001 - SystemExit at import included
+                status[package] = {"ok": False, "error": self.describe_error(error)}
+                self.import_one_by_one(package, modules, status)
+                continue
+            status[package] = {"ok": True}
+            for module in modules:
+                status[module] = self.try_import(module)
+        return status
+
+    def try_import(self, module):
+        try:
+            importlib.import_module(module)
+        except BaseException as error:  # noqa: BLE001
+            return {"ok": False, "error": self.describe_error(error)}
+        return {"ok": True}
+
+    def import_one_by_one(self, package, modules, status):
+        for name in [name for name in sys.modules if name.split(".")[0] == package]:
+            del sys.modules[name]
+        for name in _parents(modules):
+            stub = types.ModuleType(name)
+            stub.__path__ = [os.path.join(self.submission_root, *name.split("."))]
+            sys.modules[name] = stub
+            above, _, last = name.rpartition(".")
+            if above:
+                setattr(sys.modules[above], last, stub)
+        for module in modules:
+            status[module] = self.try_import(module)
+            if not status[module]["ok"]:
+                continue
+            loaded = sys.modules[module]
+            parent = sys.modules[module.rpartition(".")[0]]
+            for attribute, value in vars(loaded).items():
+                if not attribute.startswith("_") and not hasattr(parent, attribute):
+                    setattr(parent, attribute, value)
+
+    def op_new(self, header, arrays, out_arrays):
+        factory = self.resolve(header["target"])
+        args = [self.decode(value, arrays) for value in header.get("args", [])]
+        return self.encode(factory(*args), out_arrays)
+
+    def op_stand_in(self, header, arrays, out_arrays):
+        kind = header["kind"]
+        if kind == "holder":
+            made = Holder()
+        elif kind == "linear":
+            made = LinearStandIn()
+        else:
+            made = ActivationStandIn(kind)
+        return self.remember(made)
+
+    def op_get(self, header, arrays, out_arrays):
+        return self.encode(self.walk(self.objects[header["ref"]], header["path"]), out_arrays)
+
+    def op_set(self, header, arrays, out_arrays):
+        *parents, last = header["path"].split(".")
+        target = self.walk(self.objects[header["ref"]], ".".join(parents))
+        value = self.decode(header["value"], arrays)
+        if last.isdigit():
+            target[int(last)] = value
+        else:
+            setattr(target, last, value)
+        return None
+
+    def op_call(self, header, arrays, out_arrays):
+        target = self.walk(self.objects[header["ref"]], header.get("path", ""))
+        method = getattr(target, header["method"])
+        args = [self.decode(value, arrays) for value in header.get("args", [])]
+        result = self.encode(method(*args), out_arrays)
+        echoed = [self.encode(arg, out_arrays) for arg in args] if header.get("echo") else None
+        return {"value": result, "args": echoed}
+
+    def op_describe(self, header, arrays, out_arrays):
+        value = self.walk(self.objects[header["ref"]], header.get("path", ""))
+        description = {"type": type(value).__name__, "module": type(value).__module__}
+        if isinstance(value, (list, tuple)):
+            description["items"] = [
+                {"type": type(item).__name__, "module": type(item).__module__} for item in value
+            ]
+        return description
+
+    # -- values ---------------------------------------------------------------------------
+
+    def resolve(self, targets):
+        """The first of the dotted names that exists: `mytorch.nn.Linear`, then the file's."""
+        for target in targets:
+            module_name, _, attribute = target.rpartition(".")
+            module = sys.modules.get(module_name)
+            if module is not None and hasattr(module, attribute):
+                return getattr(module, attribute)
+        raise StudentFailure(f"the submission does not define {targets[0]}")
+
+    def walk(self, value, path):
+        for part in filter(None, path.split(".")):
+            value = value[int(part)] if part.isdigit() else getattr(value, part)
+        return value
+
+    def remember(self, value):
+        ref = self.next_ref
+        self.next_ref += 1
+        self.objects[ref] = value
+        return {"ref": ref, "type": type(value).__name__}
+
+    def decode(self, value, arrays):
+        if isinstance(value, dict) and "array" in value:
+            return arrays[value["array"]].copy()
+        if isinstance(value, dict) and "ref" in value:
+            return self.objects[value["ref"]]
+        if isinstance(value, list):
+            return [self.decode(item, arrays) for item in value]
+        return value
+
+    def encode(self, value, out_arrays):
+        """Numbers and arrays travel as arrays, None as null, anything else as a reference."""
+        if value is None:
+            return None
+        if isinstance(value, (np.ndarray, np.generic, int, float, bool)) or _numeric_list(value):
+            array = np.asarray(value)
+            if array.dtype.kind not in ALLOWED_KINDS:
+                raise StudentFailure(f"returned an array of dtype {array.dtype}, not numbers")
+            out_arrays.append(np.array(array, copy=True))
+            return {"array": len(out_arrays) - 1}
+        return self.remember(value)
+
+    def describe_error(self, error):
+        """Type, message and the submission's own file and line where it happened."""
+        where = None
+        if isinstance(error, SyntaxError) and error.filename:
+            where = self.relative(error.filename, error.lineno)
+        for frame, line in traceback.walk_tb(error.__traceback__):
+            located = self.relative(frame.f_code.co_filename, line)
+            if located:
+                where = located
+        message = _clip(str(error))
+        if isinstance(error, SystemExit):
+            message = f"the submission called sys.exit({error.code!r})"
+        return {"type": type(error).__name__, "message": message, "where": where}
+
+    def relative(self, filename, line):
+        path = os.path.realpath(filename or "")
+        if not path.startswith(self.submission_root + os.sep):
+            return None
+        return f"{os.path.relpath(path, self.submission_root)}:{line}"
+
+
+def _numeric_list(value):
+    return isinstance(value, (list, tuple)) and all(
+        isinstance(item, (int, float, np.number, list, tuple, np.ndarray)) for item in value
+    )
+
+
+def _parents(modules):
+    """Every package above the modules, outermost first: mytorch, mytorch.nn, ..."""
+    parents = []
+    for module in modules:
+        parts = module.split(".")
+        for depth in range(1, len(parts)):
+            name = ".".join(parts[:depth])
+            if name not in parents:
+                parents.append(name)
+    return parents
+
+
+def _clip(text):
+    return text if len(text) <= MAX_TEXT else text[:MAX_TEXT] + " ..."
+
+
+_WORKER = None
+
+
+def _callback(op, arrays, stand_in_id):
+    """Ask the grader to do a stand-in's arithmetic; its refusal raises in the caller."""
+    wire.write_frame(_WORKER.reply_fd, {"kind": "callback", "op": op, "id": stand_in_id}, arrays)
+    reply, reply_arrays = wire.read_frame(_WORKER.request_fd)
+    if not reply.get("ok"):
+        raise ValueError(reply.get("error", "the stand-in could not compute this"))
+    return reply_arrays
+
+
+def main(argv):
+    global _WORKER
+    request_fd, reply_fd, submission_root = int(argv[1]), int(argv[2]), argv[3]
+    sys.path.insert(0, submission_root)
+    sys.dont_write_bytecode = True
+    _WORKER = Worker(request_fd, reply_fd, submission_root)
+    _WORKER.serve()
+
+
+if __name__ == "__main__":
+    main(sys.argv)
