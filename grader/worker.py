@@ -7,7 +7,8 @@ what they return. The stand-ins it offers (plain attribute holders, and Linear o
 activation stand-ins whose arithmetic is done by the grader through callbacks) let the
 grader test a student's SGD and MLP wiring without the student's other components.
 
-Usage: python -I worker.py REQUEST_FD REPLY_FD SUBMISSION_ROOT
+Usage: python -I -S worker.py REQUEST_FD REPLY_FD SUBMISSION_ROOT NUMPY_DIR
+(NUMPY_DIR is a folder that holds NumPy and nothing else importable.)
 """
 
 import importlib
@@ -16,7 +17,7 @@ import sys
 import traceback
 import types
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path[:0] = [os.path.dirname(os.path.abspath(__file__))] + sys.argv[4:5]
 import numpy as np  # noqa: E402
 import wire  # noqa: E402
 
