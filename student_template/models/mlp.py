@@ -1,0 +1,54 @@
+"""Multilayer perceptrons: Linear layers, each followed by its activation."""
+
+from mytorch.nn import Identity, Linear, ReLU  # noqa: F401
+
+
+class _MLP:
+    """Forward and backward shared by MLP0, MLP1 and MLP4.
+
+    A subclass sets self.layers (Linear) and self.f (activations), one activation per layer:
+    ReLU after every hidden layer, Identity at the output.
+    """
+
+    def forward(self, X):
+        """Return A, shape (N, C_out), the output of the network for X, shape (N, C_in).
+
+        Applies layers[0], f[0], layers[1], f[1], ...; each of them stores what its own
+        backward needs, so the network itself stores nothing.
+        """
+        raise NotImplementedError
+
+    def backward(self, dLdA):
+        """Back-propagate dLdA, shape (N, C_out), and return dLdX, shape (N, C_in).
+
+        Goes through the activations and layers in reverse order; every Linear is left
+        holding its dLdW and dLdb for the optimizer.
+        """
+        raise NotImplementedError
+
+
+class MLP0(_MLP):
+    """No hidden layer: X -> Linear -> Identity."""
+
+    def __init__(self, num_inputs, num_outputs):
+        """Set layers = [Linear(C_in, C_out)] and f = [Identity()]."""
+        raise NotImplementedError
+
+
+class MLP1(_MLP):
+    """One hidden layer of width num_hiddens: Linear -> ReLU -> Linear -> Identity."""
+
+    def __init__(self, num_inputs, num_outputs, num_hiddens):
+        """Set layers = [Linear(C_in, h), Linear(h, C_out)] and f = [ReLU(), Identity()]."""
+        raise NotImplementedError
+
+
+class MLP4(_MLP):
+    """Four hidden layers, each num_hiddens wide and followed by a ReLU; Identity at the end."""
+
+    def __init__(self, num_inputs, num_outputs, num_hiddens):
+        """Set five layers, C_in -> h -> h -> h -> h -> C_out, and f = four ReLUs + Identity.
+
+        Every activation is its own instance: each stores the A of its own layer.
+        """
+        raise NotImplementedError
