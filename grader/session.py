@@ -45,7 +45,8 @@ class StudentError(Exception):
         self.error_type = error_type
 
     def __str__(self) -> str:
-        text = f"{self.error_type}: {self.args[0]}" if self.error_type else self.args[0]
+        message = self.args[0]
+        text = ": ".join(part for part in (self.error_type, message) if part)
         return f"{text} (at {self.where})" if self.where else text
 
 

@@ -1,0 +1,103 @@
+"""Items 1a-1c: the student's Linear layer, built by its own __init__."""
+
+import numpy as np
+import pytest
+from conftest import LINEAR, context
+
+from grader.compare import CheckFailed, check
+
+SUBMISSION_MODULE = "mytorch.nn.linear"
+FIXTURE = "linear"
+
+INIT_SHAPES = [(3, 4), (10, 5), (1, 7)]
+STATS_SHAPE = (200, 300)
+"""60,000 weights: the sample variance is within 1.5e-3 of 0.01 with overwhelming odds."""
+
+
+@pytest.mark.item("1a")
+@pytest.mark.parametrize("num_inputs,num_outputs", INIT_SHAPES, ids=lambda size: str(size))
+def test_init_shapes_and_zero_bias(session, num_inputs, num_outputs):
+    layer = session.new(*LINEAR, args=(num_inputs, num_outputs))
+
+    W, b = layer.get("W"), layer.get("b")
+
+    where = f"Linear({num_inputs}, {num_outputs})"
+    if not isinstance(W, np.ndarray) or W.shape != (num_inputs, num_outputs):
+        shape = getattr(W, "shape", type(W).__name__)
+        raise CheckFailed(f"{where}: W has shape {shape}, expected {(num_inputs, num_outputs)}")
+    if not isinstance(b, np.ndarray) or b.size != num_outputs:
+        raise CheckFailed(
+            f"{where}: b must hold {num_outputs} values, got {getattr(b, 'shape', b)}"
+        )
+    if np.any(b != 0):
+        raise CheckFailed(f"{where}: b must start at zero")
+
+
+@pytest.mark.item("1a")
+def test_init_weights_have_mean_zero_and_variance_0_01(session):
+    layer = session.new(*LINEAR, args=STATS_SHAPE)
+
+    W = layer.get("W")
+
+    if not isinstance(W, np.ndarray) or W.size != np.prod(STATS_SHAPE):
+        raise CheckFailed(f"Linear{STATS_SHAPE}: W does not hold {np.prod(STATS_SHAPE)} values")
+    mean, variance = float(W.mean()), float(W.var())
+    measured = f"measured mean {mean:.4g} and variance {variance:.4g} over {W.size} weights"
+    if abs(variance - 1e-4) < 2e-5:
+        raise CheckFailed(
+            f"{measured}; expected variance 0.01: you used 0.01 as the standard deviation "
+            "(the handout asks for variance 0.01, i.e. std 0.1)"
+        )
+    if abs(mean) > 3e-3 or abs(variance - 0.01) > 1.5e-3:
+        raise CheckFailed(f"{measured}; expected mean 0 and variance 0.01 (std 0.1)")
+
+
+def _layer_with(session, representation, data):
+    layer = session.new(*LINEAR, args=data["W"].shape)
+    layer.set("W", data["W"].copy())
+    layer.set("b", representation.b(data["b"]))
+    return layer
+
+
+def _sizes(data, case):
+    N, num_inputs = data["X"].shape
+    return context(case, N=N, C_in=num_inputs, C_out=data["W"].shape[1])
+
+
+@pytest.mark.item("1b")
+def test_forward(session, representation, data, case, item):
+    layer = _layer_with(session, representation, data)
+
+    O, (X_after,) = layer.call("forward", data["X"], echo=True)
+
+    ctx = _sizes(data, case)
+    check("O = forward(A)", O, data["O"], ctx, item)
+    _unchanged("A", X_after, data["X"], case)
+
+
+@pytest.mark.item("1c")
+@pytest.mark.parametrize("quantity", ["dLdA", "dLdW", "dLdb"])
+def test_backward(session, representation, data, case, item, quantity):
+    layer = _layer_with(session, representation, data)
+    layer.call("forward", data["X"])
+
+    dLdA, (dLdO_after,) = layer.call("backward", data["dLdZ"], echo=True)
+
+    ctx = _sizes(data, case)
+    if quantity == "dLdA":
+        check("dLdA returned by backward(dLdO)", dLdA, data["dLdA"], ctx, item)
+        _unchanged("dLdO", dLdO_after, data["dLdZ"], case)
+    elif quantity == "dLdW":
+        check("dLdW stored by backward", layer.get("dLdW"), data["dLdW"], ctx, item)
+    else:
+        check("dLdb stored by backward", layer.get("dLdb"), data["dLdb"], ctx, item, vector=True)
+
+
+def _unchanged(name, after, before, case):
+    if (
+        isinstance(after, np.ndarray)
+        and after.shape == before.shape
+        and np.array_equal(after, before)
+    ):
+        return
+    raise CheckFailed(f"{name} (case {case}): your method modified its input array in place")

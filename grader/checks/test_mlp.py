@@ -1,0 +1,173 @@
+"""Items 5a-5c: the wiring of the student's MLPs, run around trusted stand-in components.
+
+The student's MLP is built by its own __init__; its `layers` and `f` are then replaced by
+stand-ins with the case's weights, whose arithmetic the grader does. What is graded is
+the MLP's own code: its structure, the order of layers and activations in forward, and
+the chain rule in backward. A bug in Linear or in an activation costs nothing here.
+"""
+
+import numpy as np
+import pytest
+from conftest import cases_with, context
+
+from grader.compare import CheckFailed, check
+
+SUBMISSION_MODULE = "models.mlp"
+FIXTURE = "mlp"
+ACTIVATION_KINDS = ("identity", "sigmoid", "tanh", "relu")
+
+
+def _model_name(case: str) -> str:
+    return case.split("_")[0].upper()
+
+
+def _n_layers(data) -> int:
+    return len({key.split("/")[0] for key in data if key[0].isdigit()})
+
+
+def _build(session, data, case):
+    num_inputs, num_outputs, num_hiddens = (int(size) for size in data["sizes"])
+    name = _model_name(case)
+    args = (num_inputs, num_outputs) if name == "MLP0" else (num_inputs, num_outputs, num_hiddens)
+    return session.new(f"models.{name}", f"models.mlp.{name}", args=args)
+
+
+def _structure_problems(model, data) -> list[str]:
+    n_layers = _n_layers(data)
+    layers, activations = model.describe("layers"), model.describe("f")
+    found_layers = len(layers.get("items", []))
+    if found_layers != n_layers:
+        return [f"self.layers holds {found_layers} layers, expected {n_layers}"]
+    problems = []
+    for i in range(n_layers):
+        W = model.get(f"layers.{i}.W")
+        expected = data[f"{i}/W"].shape
+        if getattr(W, "shape", None) != expected:
+            problems.append(
+                f"layers[{i}].W has shape {getattr(W, 'shape', W)}, expected {expected}"
+            )
+    kinds = [entry["type"].lower() for entry in activations.get("items", [])]
+    wanted = ["relu"] * (n_layers - 1) + ["identity"]
+    if len(kinds) != n_layers:
+        problems.append(f"self.f holds {len(kinds)} activations, expected {n_layers}")
+    else:
+        for i, (kind, want) in enumerate(zip(kinds, wanted, strict=True)):
+            if kind != want:
+                problems.append(f"f[{i}] is {activations['items'][i]['type']}, expected {want}")
+    return problems
+
+
+def _install_stand_ins(session, representation, model, data):
+    """Replace layers and activations by stand-ins; returns the stand-in layers."""
+    n_layers = _n_layers(data)
+    found = len(model.describe("layers").get("items", []))
+    if found != n_layers:
+        raise CheckFailed(
+            f"cannot run the model: self.layers holds {found} layers, expected {n_layers}"
+        )
+    layers = [
+        session.stand_in(
+            "linear",
+            W=data[f"{i}/W"].copy(),
+            b=representation.b(data[f"{i}/b"]),
+            dLdW=None,
+            dLdb=None,
+        )
+        for i in range(n_layers)
+    ]
+    activations = []
+    for i, entry in enumerate(model.describe("f").get("items", [])):
+        kind = entry["type"].lower()
+        activations.append(
+            session.stand_in(kind) if kind in ACTIVATION_KINDS else model.get(f"f.{i}")
+        )
+    model.set("layers", layers)
+    model.set("f", activations)
+    return layers
+
+
+def _forward(session, representation, data, case):
+    model = _build(session, data, case)
+    layers = _install_stand_ins(session, representation, model, data)
+    calls_before = len(session.stand_ins.of("linear.forward"))
+    A = model.call("forward", data["X"])
+    if len(session.stand_ins.of("linear.forward")) == calls_before:
+        raise CheckFailed(
+            f"{_model_name(case)}.forward did not call the layers in self.layers; "
+            "the grader checks the MLP through self.layers and self.f"
+        )
+    return model, layers, A
+
+
+def _context(case, data):
+    N = data["X"].shape[0]
+    return context(case, N=N)
+
+
+@pytest.mark.item("5a")
+@cases_with("mlp0")
+def test_mlp0(session, representation, data, case, item, part):
+    _check(session, representation, data, case, item, part)
+
+
+@pytest.mark.item("5b")
+@cases_with("mlp1")
+def test_mlp1(session, representation, data, case, item, part):
+    _check(session, representation, data, case, item, part)
+
+
+@pytest.mark.item("5c")
+@cases_with("mlp4")
+def test_mlp4(session, representation, data, case, item, part):
+    _check(session, representation, data, case, item, part)
+
+
+@pytest.fixture(params=["structure", "forward", "backward", "step"])
+def part(request):
+    return request.param
+
+
+def _check(session, representation, data, case, item, part):
+    name = _model_name(case)
+    if part == "structure":
+        problems = _structure_problems(_build(session, data, case), data)
+        if problems:
+            raise CheckFailed(f"{name} (case {case}): " + "; ".join(problems))
+        return
+
+    model, layers, A = _forward(session, representation, data, case)
+    if part == "forward":
+        check(f"{name}.forward(X)", A, data["A"], _context(case, data), item)
+        return
+
+    model.call("backward", data["dLdA"])
+    lr = float(data["lr"])
+    for i, layer in enumerate(layers):
+        dLdW, dLdb = layer.get("dLdW"), layer.get("dLdb")
+        if dLdW is None or not isinstance(dLdW, np.ndarray):
+            raise CheckFailed(f"{name}.backward (case {case}): layers[{i}].backward was not called")
+        if part == "backward":
+            check(
+                f"layers[{i}].dLdW after {name}.backward",
+                dLdW,
+                data[f"{i}/dLdW"],
+                _context(case, data),
+                item,
+            )
+            check(
+                f"layers[{i}].dLdb after {name}.backward",
+                dLdb,
+                data[f"{i}/dLdb"],
+                _context(case, data),
+                item,
+                vector=True,
+            )
+        else:
+            W_new = data[f"{i}/W"] - lr * dLdW
+            check(
+                f"layers[{i}].W after a step of lr={lr:g}",
+                W_new,
+                data[f"{i}/W_new"],
+                _context(case, data),
+                item,
+            )

@@ -1,0 +1,132 @@
+"""`grade`: grade submissions, and the instructor's commands around it.
+
+The only place that prints `Error: ...`: a GraderError raised anywhere below ends here.
+"""
+
+import argparse
+import hashlib
+import json
+import logging
+import sys
+from pathlib import Path
+
+from grader import fixtures, report, rubric, runner
+from grader.errors import GraderError
+from grader.sandbox import Limits
+from grader.submission import locate
+
+log = logging.getLogger(__name__)
+
+INSTRUCTOR_COMMANDS = """\
+instructor commands:
+  grade fixtures regenerate      rewrite fixtures/ and testerData.npz from the seed
+  grade fixtures check           verify hashes, bit-for-bit regeneration and versions
+  grade template                 rebuild student_template/ from reference/
+
+exit status: 0 whenever grading completed, whatever the scores; 2 for a usage or
+configuration error (printed as "Error: ...").
+"""
+
+
+def _grading_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="grade",
+        description="Grade MyTorch submissions (folders or .zip files) against torch.",
+        epilog=INSTRUCTOR_COMMANDS,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("submissions", nargs="+", type=Path, metavar="SUBMISSION")
+    parser.add_argument("--results", type=Path, help="write Gradescope's results.json here")
+    parser.add_argument("--rubric", type=Path, help="rubric TOML (default: the bundled one)")
+    parser.add_argument("--fixtures", type=Path, help="fixtures folder (default: bundled)")
+    parser.add_argument(
+        "--time-limit", type=float, help="seconds per rubric item, for every item (overrides)"
+    )
+    parser.add_argument(
+        "--no-isolation",
+        action="store_true",
+        help="run workers without limits, user switch or namespaces (debugging only)",
+    )
+    parser.add_argument("-v", "--verbose", action="count", default=0)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        if argv and argv[0] == "fixtures":
+            return _fixtures_command(argv[1:])
+        if argv and argv[0] == "template":
+            return _template_command(argv[1:])
+        return _grade_command(argv)
+    except GraderError as error:
+        print(f"Error: {error}", file=sys.stderr)
+        return error.exit_code
+    except KeyboardInterrupt:
+        print("Error: interrupted", file=sys.stderr)
+        return 130
+
+
+def _grade_command(argv: list[str]) -> int:
+    args = _grading_parser().parse_args(argv)
+    logging.basicConfig(
+        level=[logging.WARNING, logging.INFO, logging.DEBUG][min(args.verbose, 2)],
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    loaded_rubric = rubric.load(args.rubric)
+    if args.time_limit is not None:
+        loaded_rubric = rubric.with_time_limit(loaded_rubric, args.time_limit)
+    fixtures_dir = args.fixtures or fixtures.default_fixtures_dir()
+    cases = fixtures.load(fixtures_dir)
+    extra = _extra_data(fixtures_dir)
+
+    results = []
+    for path in args.submissions:
+        submission = locate(path)
+        try:
+            result = runner.grade(
+                submission, loaded_rubric, cases, Limits(), isolate=not args.no_isolation
+            )
+        finally:
+            submission.cleanup()
+        results.append(result)
+        print(report.table(result))
+        if args.verbose:
+            print(f"  isolation: {json.dumps(result.isolation)}")
+            print(f"  graded in {result.seconds:.2f} s")
+
+    if args.results:
+        if len(results) != 1:
+            raise GraderError("--results takes one submission; grade them one at a time")
+        report.write_json(args.results, report.results_json(results[0], extra))
+    return 0
+
+
+def _extra_data(fixtures_dir: Path) -> dict:
+    manifest_path = Path(fixtures_dir) / fixtures.MANIFEST_NAME
+    manifest = fixtures.load_manifest(fixtures_dir)
+    return {
+        **runner.versions(),
+        "torch_of_fixtures": manifest.torch,
+        "fixtures_manifest_sha256": hashlib.sha256(manifest_path.read_bytes()).hexdigest(),
+    }
+
+
+def _fixtures_command(argv: list[str]) -> int:
+    return fixtures.main(argv)
+
+
+def _template_command(argv: list[str]) -> int:
+    from grader import template
+
+    parser = argparse.ArgumentParser(prog="grade template")
+    parser.add_argument("--reference", type=Path, default=template.REPO_ROOT / "reference")
+    parser.add_argument("--out", type=Path, default=fixtures.default_template_dir())
+    args = parser.parse_args(argv)
+    written = template.build_template(args.reference, args.out)
+    print(f"wrote {len(written)} files to {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
