@@ -5,6 +5,7 @@ The only place that prints `Error: ...`: a GraderError raised anywhere below end
 
 import argparse
 import hashlib
+import importlib
 import json
 import logging
 import sys
@@ -17,11 +18,21 @@ from grader.submission import locate
 
 log = logging.getLogger(__name__)
 
+SUBCOMMANDS = {
+    "fixtures": "grader.fixtures",
+    "template": "grader.template",
+    "handout": "grader.handout",
+    "bundle": "grader.bundle",
+}
+"""Instructor commands: `grade NAME ...` runs `main(argv)` of the module."""
+
 INSTRUCTOR_COMMANDS = """\
 instructor commands:
   grade fixtures regenerate      rewrite fixtures/ and testerData.npz from the seed
   grade fixtures check           verify hashes, bit-for-bit regeneration and versions
   grade template                 rebuild student_template/ from reference/
+  grade handout --out FILE.zip   build the students' handout zip
+  grade bundle --out FILE.zip    build the Gradescope autograder zip
 
 exit status: 0 whenever grading completed, whatever the scores; 2 for a usage or
 configuration error (printed as "Error: ...").
@@ -54,10 +65,9 @@ def _grading_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
-        if argv and argv[0] == "fixtures":
-            return _fixtures_command(argv[1:])
-        if argv and argv[0] == "template":
-            return _template_command(argv[1:])
+        if argv and argv[0] in SUBCOMMANDS:
+            module = importlib.import_module(SUBCOMMANDS[argv[0]])
+            return module.main(argv[1:])
         return _grade_command(argv)
     except GraderError as error:
         print(f"Error: {error}", file=sys.stderr)
@@ -110,22 +120,6 @@ def _extra_data(fixtures_dir: Path) -> dict:
         "torch_of_fixtures": manifest.torch,
         "fixtures_manifest_sha256": hashlib.sha256(manifest_path.read_bytes()).hexdigest(),
     }
-
-
-def _fixtures_command(argv: list[str]) -> int:
-    return fixtures.main(argv)
-
-
-def _template_command(argv: list[str]) -> int:
-    from grader import template
-
-    parser = argparse.ArgumentParser(prog="grade template")
-    parser.add_argument("--reference", type=Path, default=template.REPO_ROOT / "reference")
-    parser.add_argument("--out", type=Path, default=fixtures.default_template_dir())
-    args = parser.parse_args(argv)
-    written = template.build_template(args.reference, args.out)
-    print(f"wrote {len(written)} files to {args.out}")
-    return 0
 
 
 if __name__ == "__main__":

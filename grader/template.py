@@ -10,6 +10,7 @@ Only the `.py` files under the reference are generated; anything else in the tem
 folder (tester notebooks, testerData.npz) is left alone.
 """
 
+import argparse
 import ast
 import logging
 import sys
@@ -222,10 +223,22 @@ def _extra_files(expected: dict[str, str], reference_dir: Path, template_dir: Pa
     )
 
 
+def main(argv: list[str] | None = None) -> int:
+    """`grade template`: rebuild student_template/ from reference/; returns the exit status."""
+    parser = argparse.ArgumentParser(
+        prog="grade template", description="Rebuild the handout's code from the reference."
+    )
+    parser.add_argument("--reference", type=Path, default=REPO_ROOT / "reference")
+    parser.add_argument("--out", type=Path, default=REPO_ROOT / "student_template")
+    args = parser.parse_args(argv)
+    written = build_template(args.reference, args.out)
+    print(f"wrote {len(written)} files to {args.out}")
+    return 0
+
+
 if __name__ == "__main__":
     try:
-        written = build_template(REPO_ROOT / "reference", REPO_ROOT / "student_template")
+        sys.exit(main())
     except ConfigError as error:
         print(f"Error: {error}", file=sys.stderr)
         sys.exit(error.exit_code)
-    print(f"wrote {len(written)} files to {REPO_ROOT / 'student_template'}")
