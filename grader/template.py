@@ -224,16 +224,31 @@ def _extra_files(expected: dict[str, str], reference_dir: Path, template_dir: Pa
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`grade template`: rebuild student_template/ from reference/; returns the exit status."""
+    """`grade template [--check]`: rebuild student_template/ from reference/, or verify it.
+
+    Returns the exit status: 1 when --check finds the template stale. A ConfigError (no
+    reference, a file that cannot be stripped) propagates to the caller.
+    """
     parser = argparse.ArgumentParser(
         prog="grade template", description="Rebuild the handout's code from the reference."
     )
     parser.add_argument("--reference", type=Path, default=REPO_ROOT / "reference")
     parser.add_argument("--out", type=Path, default=REPO_ROOT / "student_template")
+    parser.add_argument(
+        "--check", action="store_true", help="write nothing; exit 1 if the template is stale"
+    )
     args = parser.parse_args(argv)
-    written = build_template(args.reference, args.out)
-    print(f"wrote {len(written)} files to {args.out}")
-    return 0
+
+    if not args.check:
+        written = build_template(args.reference, args.out)
+        print(f"wrote {len(written)} files to {args.out}")
+        return 0
+
+    drift = template_drift(args.reference, args.out)
+    for relative_path in drift:
+        print(f"stale: {args.out / relative_path}", file=sys.stderr)
+    print(f"{len(drift)} stale file(s): run `grade template`" if drift else "template OK")
+    return 1 if drift else 0
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 import torch
 
+from grader import template
 from grader.template import build_template, strip_source, template_drift
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -163,6 +164,17 @@ def test_template_drift_names_changed_missing_and_extra_files(tmp_path):
         "mytorch/nn/linear.py",
         "mytorch/nn/loss.py",
     ]
+
+
+@pytest.mark.parametrize(
+    ("edited", "exit_status"), [(False, 0), (True, 1)], ids=["current", "stale"]
+)
+def test_template_check_exits_1_only_when_stale(tmp_path, edited, exit_status):
+    build_template(REFERENCE_DIR, tmp_path)
+    if edited:
+        (tmp_path / "models/mlp.py").write_text("# edited by hand\n", encoding="utf-8")
+
+    assert template.main(["--check", "--out", str(tmp_path)]) == exit_status
 
 
 # Linear
