@@ -8,13 +8,13 @@ import hashlib
 import importlib
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 
-from grader import fixtures, report, rubric, runner
+from grader import batch, fixtures, report, rubric, runner
 from grader.errors import GraderError
 from grader.sandbox import Limits
-from grader.submission import locate
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +48,20 @@ def _grading_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("submissions", nargs="+", type=Path, metavar="SUBMISSION")
     parser.add_argument("--results", type=Path, help="write Gradescope's results.json here")
+    parser.add_argument(
+        "--results-dir", type=Path, help="write one results.json per submission into this folder"
+    )
+    parser.add_argument("--csv", type=Path, help="write a gradebook: one row per submission")
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="submissions graded at once (default: the number of cores)",
+    )
+    parser.add_argument(
+        "--shard",
+        help="K/N: grade only every N-th submission (sorted by path), starting at K",
+    )
     parser.add_argument("--rubric", type=Path, help="rubric TOML (default: the bundled one)")
     parser.add_argument("--fixtures", type=Path, help="fixtures folder (default: bundled)")
     parser.add_argument(
@@ -90,26 +104,49 @@ def _grade_command(argv: list[str]) -> int:
     cases = fixtures.load(fixtures_dir)
     extra = _extra_data(fixtures_dir)
 
-    results = []
-    for path in args.submissions:
-        submission = locate(path)
-        try:
-            result = runner.grade(
-                submission, loaded_rubric, cases, Limits(), isolate=not args.no_isolation
-            )
-        finally:
-            submission.cleanup()
-        results.append(result)
-        print(report.table(result))
+    paths = args.submissions
+    if args.shard:
+        paths = batch.Shard.parse(args.shard).select(paths)
+    if args.results and len(paths) != 1:
+        raise GraderError("--results takes one submission; use --results-dir for several")
+    if args.jobs < 1:
+        raise GraderError(f"--jobs must be at least 1, got {args.jobs}")
+    limits, isolate = Limits(), not args.no_isolation
+
+    if len(paths) == 1:
+        results = [batch.grade_one(paths[0], loaded_rubric, cases, limits, isolate)]
+        print(report.table(results[0]))
         if args.verbose:
-            print(f"  isolation: {json.dumps(result.isolation)}")
-            print(f"  graded in {result.seconds:.2f} s")
+            print(f"  isolation: {json.dumps(results[0].isolation)}")
+            print(f"  graded in {results[0].seconds:.2f} s")
+    else:
+        results = _grade_batch(paths, loaded_rubric, cases, limits, isolate, args)
 
     if args.results:
-        if len(results) != 1:
-            raise GraderError("--results takes one submission; grade them one at a time")
         report.write_json(args.results, report.results_json(results[0], extra))
+    if args.results_dir:
+        for name, result in zip(report.unique_names(results), results, strict=True):
+            report.write_json(args.results_dir / f"{name}.json", report.results_json(result, extra))
+    if args.csv:
+        report.write_csv(args.csv, results)
     return 0
+
+
+def _grade_batch(paths, loaded_rubric, cases, limits, isolate, args) -> list:
+    """Grade several submissions `--jobs` at a time, with progress; results in input order."""
+    progress = batch.Progress(len(paths))
+    by_position = {}
+    for position, result in batch.grade_many(
+        paths, loaded_rubric, cases, limits, isolate, args.jobs
+    ):
+        by_position[position] = result
+        progress.update(result)
+        if args.verbose:
+            print(report.table(result))
+    results = [by_position[position] for position in range(len(paths))]
+    print(report.class_table(results))
+    print(batch.summary(results))
+    return results
 
 
 def _extra_data(fixtures_dir: Path) -> dict:

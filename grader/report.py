@@ -100,6 +100,31 @@ def write_csv(path: Path, results: list[SubmissionResult]) -> None:
             writer.writerow(row)
 
 
+def class_table(results: list[SubmissionResult]) -> str:
+    """One line per submission: its name, total and the items it lost."""
+    width = max(len(result.name) for result in results)
+    lines = []
+    for result in results:
+        lost = [item.item.id for item in result.items if item.passed < item.total]
+        shown = f"lost {', '.join(lost)}" if lost else "full marks"
+        lines.append(
+            f"  {result.name:<{width}}  {_points(result.score):>5} / {_points(result.max_score)}"
+            f"  {shown}"
+        )
+    return "\n".join(lines)
+
+
+def unique_names(results: list[SubmissionResult]) -> list[str]:
+    """File-safe names, numbered where two submissions share one."""
+    counts: dict[str, int] = {}
+    names = []
+    for result in results:
+        base = "".join(c if c.isalnum() or c in "-_." else "_" for c in result.name) or "submission"
+        counts[base] = counts.get(base, 0) + 1
+        names.append(base if counts[base] == 1 else f"{base}-{counts[base]}")
+    return names
+
+
 def _points(value: float) -> str:
     return f"{value:g}"
 
