@@ -11,6 +11,7 @@ Usage: python -I -S worker.py REQUEST_FD REPLY_FD SUBMISSION_ROOT NUMPY_DIR
 (NUMPY_DIR is a folder that holds NumPy and nothing else importable.)
 """
 
+import contextlib
 import importlib
 import os
 import sys
@@ -65,6 +66,66 @@ class ActivationStandIn(Holder):
     def backward(self):
         (dAdH,) = _callback(f"{self.kind}.backward", [self.H], id(self))
         return dAdH
+
+
+COMPONENT_KINDS = {
+    "Linear": "linear",
+    "Identity": "identity",
+    "Sigmoid": "sigmoid",
+    "Tanh": "tanh",
+    "ReLU": "relu",
+}
+"""The handout's component classes, which an MLP may be built from stand-ins of."""
+
+
+def _stand_in_factory(kind):
+    """A callable that builds a stand-in where the student's code builds a component."""
+
+    def make_linear(num_inputs, num_outputs, *args, **kwargs):
+        layer = LinearStandIn()
+        layer.size = np.array([num_inputs, num_outputs])
+        layer.W = np.zeros((num_inputs, num_outputs))
+        layer.b = np.zeros(num_outputs)
+        layer.dLdW = layer.dLdb = None
+        return layer
+
+    def make_activation(*args, **kwargs):
+        return ActivationStandIn(kind)
+
+    return make_linear if kind == "linear" else make_activation
+
+
+@contextlib.contextmanager
+def _components_as_stand_ins():
+    """While building an object, every name bound to a handout component builds a stand-in.
+
+    The student's own component classes are looked up in the mytorch package; each module
+    of the submission that holds one of them (models/mlp.py with `from mytorch.nn import
+    Linear`, or mytorch.nn itself for `nn.Linear(...)`) sees a factory instead, so an MLP
+    gets stand-ins even when the student's Linear or activations are broken.
+    """
+    student_classes = {}
+    for module_name in ("mytorch.nn", "mytorch.nn.linear", "mytorch.nn.activation"):
+        module = sys.modules.get(module_name)
+        for name, kind in COMPONENT_KINDS.items():
+            value = getattr(module, name, None)
+            if isinstance(value, type):
+                student_classes[id(value)] = kind
+
+    replaced = []
+    for module in list(sys.modules.values()):
+        if getattr(module, "__name__", "").split(".")[0] not in ("mytorch", "models"):
+            continue
+        for attribute, value in list(vars(module).items()):
+            kind = student_classes.get(id(value))
+            if kind is not None:
+                replaced.append((module, attribute, value))
+                setattr(module, attribute, _stand_in_factory(kind))
+    try:
+        yield
+    finally:
+        for module, attribute, value in replaced:
+            setattr(module, attribute, value)
 
 
 class Worker:
@@ -150,11 +211,21 @@ class Worker:
             for attribute, value in vars(loaded).items():
                 if not attribute.startswith("_") and not hasattr(parent, attribute):
                     setattr(parent, attribute, value)
+        stub_nn = sys.modules.get(f"{package}.nn")
+        if package == "mytorch" and stub_nn is not None:
+            # So that models/mlp.py still imports when a component's file is broken.
+            for name, kind in COMPONENT_KINDS.items():
+                if not hasattr(stub_nn, name):
+                    setattr(stub_nn, name, _stand_in_factory(kind))
 
     def op_new(self, header, arrays, out_arrays):
+        """Build a student object; with `stand_ins`, its components are stand-ins."""
         factory = self.resolve(header["target"])
         args = [self.decode(value, arrays) for value in header.get("args", [])]
-        return self.encode(factory(*args), out_arrays)
+        if not header.get("stand_ins"):
+            return self.encode(factory(*args), out_arrays)
+        with _components_as_stand_ins():
+            return self.encode(factory(*args), out_arrays)
 
     def op_stand_in(self, header, arrays, out_arrays):
         kind = header["kind"]
