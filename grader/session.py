@@ -210,10 +210,15 @@ class Session:
         self._ensure_worker()
         return self.imports
 
-    def new(self, *targets: str, args=()) -> "Remote":
-        """Build a student object: `new("mytorch.nn.Linear", "mytorch.nn.linear.Linear")`."""
+    def new(self, *targets: str, args=(), stand_ins: bool = False) -> "Remote":
+        """Build a student object: `new("mytorch.nn.Linear", "mytorch.nn.linear.Linear")`.
+
+        With `stand_ins`, the handout's components (Linear, activations) that the object's
+        constructor builds are worker-side stand-ins instead of the student's classes.
+        """
         encoded, arrays = _encode_args(args)
-        made = self._request({"op": "new", "target": list(targets), "args": encoded}, arrays)
+        header = {"op": "new", "target": list(targets), "args": encoded, "stand_ins": stand_ins}
+        made = self._request(header, arrays)
         if not isinstance(made, Remote):
             raise StudentError(f"{targets[0]}(...) did not return an object")
         return made

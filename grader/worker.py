@@ -81,7 +81,8 @@ COMPONENT_KINDS = {
 def _stand_in_factory(kind):
     """A callable that builds a stand-in where the student's code builds a component."""
 
-    def make_linear(num_inputs, num_outputs, *args, **kwargs):
+    def make_linear(*args, **kwargs):
+        num_inputs, num_outputs = (list(args) + list(kwargs.values()))[:2]
         layer = LinearStandIn()
         layer.size = np.array([num_inputs, num_outputs])
         layer.W = np.zeros((num_inputs, num_outputs))
@@ -92,7 +93,9 @@ def _stand_in_factory(kind):
     def make_activation(*args, **kwargs):
         return ActivationStandIn(kind)
 
-    return make_linear if kind == "linear" else make_activation
+    factory = make_linear if kind == "linear" else make_activation
+    factory.is_stand_in_factory = True
+    return factory
 
 
 @contextlib.contextmanager
@@ -262,9 +265,7 @@ class Worker:
         value = self.walk(self.objects[header["ref"]], header.get("path", ""))
         description = {"type": type(value).__name__, "module": type(value).__module__}
         if isinstance(value, (list, tuple)):
-            description["items"] = [
-                {"type": type(item).__name__, "module": type(item).__module__} for item in value
-            ]
+            description["items"] = [_describe_item(item) for item in value]
         return description
 
     # -- values ---------------------------------------------------------------------------
@@ -274,8 +275,9 @@ class Worker:
         for target in targets:
             module_name, _, attribute = target.rpartition(".")
             module = sys.modules.get(module_name)
-            if module is not None and hasattr(module, attribute):
-                return getattr(module, attribute)
+            found = getattr(module, attribute, None)
+            if found is not None and not getattr(found, "is_stand_in_factory", False):
+                return found
         raise StudentFailure(f"the submission does not define {targets[0]}")
 
     def walk(self, value, path):
@@ -329,6 +331,13 @@ class Worker:
         if not path.startswith(self.submission_root + os.sep):
             return None
         return f"{os.path.relpath(path, self.submission_root)}:{line}"
+
+
+def _describe_item(item):
+    description = {"type": type(item).__name__, "module": type(item).__module__}
+    if isinstance(item, ActivationStandIn):
+        description["kind"] = item.kind
+    return description
 
 
 def _numeric_list(value):

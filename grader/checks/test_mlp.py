@@ -29,61 +29,71 @@ def _build(session, data, case):
     num_inputs, num_outputs, num_hiddens = (int(size) for size in data["sizes"])
     name = _model_name(case)
     args = (num_inputs, num_outputs) if name == "MLP0" else (num_inputs, num_outputs, num_hiddens)
-    return session.new(f"models.{name}", f"models.mlp.{name}", args=args)
+    return session.new(f"models.{name}", f"models.mlp.{name}", args=args, stand_ins=True)
 
 
 def _structure_problems(model, data) -> list[str]:
+    """How the MLP's own __init__ differs from the handout: layer sizes, activation kinds."""
     n_layers = _n_layers(data)
     layers, activations = model.describe("layers"), model.describe("f")
     found_layers = len(layers.get("items", []))
     if found_layers != n_layers:
         return [f"self.layers holds {found_layers} layers, expected {n_layers}"]
     problems = []
-    for i in range(n_layers):
-        W = model.get(f"layers.{i}.W")
+    for i, entry in enumerate(layers["items"]):
         expected = data[f"{i}/W"].shape
-        if getattr(W, "shape", None) != expected:
-            problems.append(
-                f"layers[{i}].W has shape {getattr(W, 'shape', W)}, expected {expected}"
-            )
-    kinds = [entry["type"].lower() for entry in activations.get("items", [])]
+        if entry["type"] == "LinearStandIn":
+            size = tuple(int(n) for n in model.get(f"layers.{i}.size"))
+            made = f"Linear{size}"
+        else:
+            size = getattr(model.get(f"layers.{i}.W"), "shape", None)
+            made = f"a layer whose W has shape {size}"
+        if size != expected:
+            problems.append(f"layers[{i}] is {made}, expected Linear{expected}")
+
+    kinds = [_kind(entry) for entry in activations.get("items", [])]
     wanted = ["relu"] * (n_layers - 1) + ["identity"]
     if len(kinds) != n_layers:
         problems.append(f"self.f holds {len(kinds)} activations, expected {n_layers}")
     else:
         for i, (kind, want) in enumerate(zip(kinds, wanted, strict=True)):
             if kind != want:
-                problems.append(f"f[{i}] is {activations['items'][i]['type']}, expected {want}")
+                problems.append(f"f[{i}] is {kind}, expected {want}")
     return problems
 
 
+def _kind(entry: dict) -> str:
+    """An activation's kind: the stand-in's own, or the student's class name."""
+    return entry.get("kind") or entry["type"].lower()
+
+
 def _install_stand_ins(session, representation, model, data):
-    """Replace layers and activations by stand-ins; returns the stand-in layers."""
+    """Give every layer the case's weights; any component not yet a stand-in becomes one."""
     n_layers = _n_layers(data)
-    found = len(model.describe("layers").get("items", []))
-    if found != n_layers:
+    layers = model.describe("layers").get("items", [])
+    if len(layers) != n_layers:
         raise CheckFailed(
-            f"cannot run the model: self.layers holds {found} layers, expected {n_layers}"
+            f"cannot run the model: self.layers holds {len(layers)} layers, expected {n_layers}"
         )
-    layers = [
-        session.stand_in(
-            "linear",
-            W=data[f"{i}/W"].copy(),
-            b=representation.b(data[f"{i}/b"]),
-            dLdW=None,
-            dLdb=None,
-        )
-        for i in range(n_layers)
-    ]
-    activations = []
-    for i, entry in enumerate(model.describe("f").get("items", [])):
-        kind = entry["type"].lower()
-        activations.append(
-            session.stand_in(kind) if kind in ACTIVATION_KINDS else model.get(f"f.{i}")
-        )
-    model.set("layers", layers)
-    model.set("f", activations)
-    return layers
+    if any(entry["type"] != "LinearStandIn" for entry in layers):
+        model.set("layers", [session.stand_in("linear") for _ in range(n_layers)])
+    stand_ins = [model.get(f"layers.{i}") for i in range(n_layers)]
+    for i, layer in enumerate(stand_ins):
+        layer.set("W", data[f"{i}/W"].copy())
+        layer.set("b", representation.b(data[f"{i}/b"]))
+        layer.set("dLdW", None)
+        layer.set("dLdb", None)
+
+    activations = model.describe("f").get("items", [])
+    if any(entry["type"] != "ActivationStandIn" for entry in activations):
+        replaced = [
+            session.stand_in(_kind(entry))
+            if _kind(entry) in ACTIVATION_KINDS
+            else model.get(f"f.{i}")
+            for i, entry in enumerate(activations)
+        ]
+        model.set("f", replaced)
+    return stand_ins
 
 
 def _forward(session, representation, data, case):
