@@ -24,13 +24,32 @@ class Tolerance:
 
 @dataclass
 class Context:
-    """What a diagnosis may use: the case's name, its sizes and the inputs."""
+    """What a diagnosis may use: the case, its sizes, its inputs, what was observed."""
 
     case: str
+    description: str = ""
+    """The case as a student may see it: its seed and input shapes, never expected values."""
     sizes: dict[str, int] = field(default_factory=dict)
     """Named dimensions of the case, e.g. {"N": 5, "q": 3}, for "off by a factor N"."""
     inputs: dict[str, np.ndarray] = field(default_factory=dict)
     """Inputs whose sign may explain an error (the activations' H)."""
+    baseline: np.ndarray | None = None
+    """For a quantity that is updated (W after a step): its value before the update."""
+    lr: float | None = None
+    """The learning rate of that update, to recognise a step that ignores it."""
+    notes: list[str] = field(default_factory=list)
+    """Facts seen while running the case that may explain a failure (an input changed)."""
+
+    @property
+    def label(self) -> str:
+        return f"case {self.case}" + (f": {self.description}" if self.description else "")
+
+    def note_if_modified(self, what: str, after, before: np.ndarray) -> None:
+        """Record that a method changed its input array in place (the worker echoes inputs)."""
+        if isinstance(after, np.ndarray) and after.shape == before.shape:
+            if np.array_equal(after, before, equal_nan=True):
+                return
+        self.notes.append(f"{what} modified its input array in place")
 
 
 def tolerance_for(actual: np.ndarray, item) -> Tolerance:
@@ -46,7 +65,7 @@ def check(name: str, actual, expected: np.ndarray, context: Context, item, vecto
     With `vector`, any shape holding the same number of values passes (a bias or its
     gradient may be (h,), (h, 1) or (1, h)); a scalar may be 0-d or hold one value.
     """
-    where = f"(case {context.case})"
+    where = f"({context.label})"
     if actual is None:
         raise CheckFailed(f"{name} {where}: the method returned None instead of an array")
     if not isinstance(actual, np.ndarray):
@@ -54,6 +73,7 @@ def check(name: str, actual, expected: np.ndarray, context: Context, item, vecto
     tolerance = tolerance_for(actual, item)
     values = actual.astype(np.float64)
     expected = np.asarray(expected, dtype=np.float64)
+    shapes = f"your shape {actual.shape}, expected {expected.shape}; " if expected.ndim else ""
 
     if vector or expected.ndim == 0:
         if values.size != expected.size:
@@ -72,7 +92,8 @@ def check(name: str, actual, expected: np.ndarray, context: Context, item, vecto
 
     if _close(values, expected, tolerance):
         return
-    raise CheckFailed(f"{name} {where}: {_describe_error(values, expected, tolerance, context)}")
+    detail = _describe_error(values, expected, tolerance, context)
+    raise CheckFailed(f"{name} {where}: {shapes}{detail}")
 
 
 def _close(values, expected, tolerance) -> bool:
@@ -91,16 +112,20 @@ def _describe_error(values, expected, tolerance, context) -> str:
     error = np.abs(values - expected)
     worst = np.unravel_index(int(np.argmax(error)), error.shape)
     relative = error / np.maximum(np.abs(expected), 1e-12)
+    at = f" at {list(map(int, worst))}" if error.size > 1 else ""
     text = (
-        f"max abs error {error[worst]:.3g} at {list(map(int, worst))}, "
+        f"max abs error {error[worst]:.3g}{at}, "
         f"max rel error {float(relative.max()):.3g} (tolerance {tolerance.describe()})"
     )
-    cause = likely_cause(values, expected, tolerance, context)
-    return f"{text}; likely cause: {cause}" if cause else text
+    causes = [cause for cause in [likely_cause(values, expected, tolerance, context)] if cause]
+    causes += context.notes
+    return f"{text}; likely cause: {'; '.join(causes)}" if causes else text
 
 
 def likely_cause(values, expected, tolerance, context) -> str | None:
     """A recognisable reason for the difference, or None when the numbers show none."""
+    if context.baseline is not None:
+        return _update_cause(values, expected, context)
     if expected.ndim == 2 and expected.shape[0] == expected.shape[1]:
         if _close(values, expected.T, tolerance):
             return "transposed"
@@ -121,6 +146,22 @@ def likely_cause(values, expected, tolerance, context) -> str | None:
         if right[negative].all() and not right[positive].all():
             return f"correct only where {input_name} < 0"
     return None
+
+
+def _update_cause(values, expected, context) -> str | None:
+    """For an updated quantity, diagnose the update itself (new value minus old)."""
+    baseline = np.asarray(context.baseline, dtype=np.float64).reshape(values.shape)
+    step, expected_step = values - baseline, expected - baseline
+    if np.allclose(step, 0, atol=1e-12):
+        return "the value did not change: the step was not applied"
+    if np.allclose(-step, expected_step, rtol=1e-6, atol=1e-12):
+        return "the step has the wrong sign (it climbs the loss instead of descending)"
+    factor = _constant_factor(step, expected_step)
+    if factor is None:
+        return None
+    if context.lr and np.isclose(factor, 1 / context.lr, rtol=1e-6):
+        return "the step ignores the learning rate (it moves by dLdW instead of lr * dLdW)"
+    return f"the step is off by a constant factor {_name_factor(factor, context.sizes)}"
 
 
 def _constant_factor(values, expected) -> float | None:

@@ -182,14 +182,36 @@ def regenerate(fixtures_dir: Path, template_dir: Path, seed: int = DEFAULT_SEED)
     return manifest
 
 
-def load(fixtures_dir: Path) -> dict[str, dict[str, dict[str, np.ndarray]]]:
-    """Every fixture as file stem -> case -> key -> array.
+class Cases(dict):
+    """file stem -> case -> key -> array, and in `info` each case's manifest entry."""
+
+    info: dict[str, dict[str, dict]]
+    """file stem -> case -> {"seed": ..., "shapes": {...}} from manifest.json."""
+
+    def describe(self, stem: str, case: str) -> str:
+        """The case as a student may see it: seed and input shapes, no expected values."""
+        entry = self.info.get(stem, {}).get(case, {})
+        shapes = entry.get("shapes", {})
+        parts = [f"seed {entry['seed']}"] if "seed" in entry else []
+        parts += [
+            f"{name} {tuple(shape)}"
+            for name, shape in shapes.items()
+            if shape and "/" not in name and name != "sizes"
+        ]
+        layers = {name.split("/")[0] for name in shapes if "/" in name}
+        if layers:
+            parts.append(f"{len(layers)} layer{'s' if len(layers) > 1 else ''}")
+        return ", ".join(parts)
+
+
+def load(fixtures_dir: Path) -> Cases:
+    """Every fixture as file stem -> case -> key -> array (with the manifest's case info).
 
     The key is what follows "<case>/" in the npz, e.g. "X", "sigmoid/A" or "0/W". Arrays are
     read with allow_pickle=False. Raises ConfigError naming the file when one is missing or
     unreadable.
     """
-    fixtures = {}
+    fixtures = Cases()
     for stem in FIXTURE_FILES:
         path = Path(fixtures_dir) / f"{stem}.npz"
         if not path.is_file():
@@ -211,6 +233,7 @@ def load(fixtures_dir: Path) -> dict[str, dict[str, dict[str, np.ndarray]]]:
                 )
             cases.setdefault(case, {})[name] = array
         fixtures[stem] = cases
+    fixtures.info = load_manifest(fixtures_dir).cases
     return fixtures
 
 

@@ -83,8 +83,11 @@ def _submission_module(request, session):
     )
 
 
-def context(case: str, **sizes) -> Context:
-    return Context(case=case, sizes=sizes)
+@pytest.fixture
+def ctx(request, case) -> Context:
+    """A fresh diagnosis context for the current case (its seed and shapes filled in)."""
+    cases = request.config.grading.cases
+    return Context(case=case, description=cases.describe(request.module.FIXTURE, case))
 
 
 def pytest_generate_tests(metafunc):

@@ -1,7 +1,6 @@
 """Items 4a-4c: Sigmoid, Tanh and ReLU, forward(H) then backward() = dA/dH."""
 
 import pytest
-from conftest import context
 
 from grader.compare import check
 
@@ -9,33 +8,34 @@ SUBMISSION_MODULE = "mytorch.nn.activation"
 FIXTURE = "activation"
 
 
-def _check_activation(session, data, case, item, class_name, quantity):
+def _check_activation(session, data, ctx, item, class_name, quantity):
     kind = class_name.lower()
     activation = session.new(f"mytorch.nn.{class_name}", f"mytorch.nn.activation.{class_name}")
-    ctx = context(case)
     ctx.inputs = {"H": data["H"]}
 
-    A = activation.call("forward", data["H"])
+    A, (H_after,) = activation.call("forward", data["H"], echo=True)
+
+    ctx.note_if_modified(f"{class_name}.forward(H)", H_after, data["H"])
     if quantity == "A":
         check(f"A = {class_name}.forward(H)", A, data[f"{kind}/A"], ctx, item)
-        return
-    dAdH = activation.call("backward")
-    check(f"dA/dH = {class_name}.backward()", dAdH, data[f"{kind}/dAdH"], ctx, item)
+    else:
+        dAdH = activation.call("backward")
+        check(f"dA/dH = {class_name}.backward()", dAdH, data[f"{kind}/dAdH"], ctx, item)
 
 
 @pytest.mark.parametrize("quantity", ["A", "dAdH"])
 @pytest.mark.item("4a")
-def test_sigmoid(session, data, case, item, quantity):
-    _check_activation(session, data, case, item, "Sigmoid", quantity)
+def test_sigmoid(session, data, ctx, item, quantity):
+    _check_activation(session, data, ctx, item, "Sigmoid", quantity)
 
 
 @pytest.mark.parametrize("quantity", ["A", "dAdH"])
 @pytest.mark.item("4b")
-def test_tanh(session, data, case, item, quantity):
-    _check_activation(session, data, case, item, "Tanh", quantity)
+def test_tanh(session, data, ctx, item, quantity):
+    _check_activation(session, data, ctx, item, "Tanh", quantity)
 
 
 @pytest.mark.parametrize("quantity", ["A", "dAdH"])
 @pytest.mark.item("4c")
-def test_relu(session, data, case, item, quantity):
-    _check_activation(session, data, case, item, "ReLU", quantity)
+def test_relu(session, data, ctx, item, quantity):
+    _check_activation(session, data, ctx, item, "ReLU", quantity)

@@ -1,7 +1,7 @@
 """Items 2a-2d: MSELoss and CrossEntropyLoss, forward(O, Y) then backward()."""
 
 import pytest
-from conftest import cases_with, context
+from conftest import cases_with
 
 from grader.compare import check
 
@@ -9,47 +9,52 @@ SUBMISSION_MODULE = "mytorch.nn.loss"
 FIXTURE = "loss"
 
 LOSSES = {
-    "mse": ("mytorch.nn.MSELoss", "mytorch.nn.loss.MSELoss"),
-    "ce": ("mytorch.nn.CrossEntropyLoss", "mytorch.nn.loss.CrossEntropyLoss"),
+    "mse": ("MSELoss", ("mytorch.nn.MSELoss", "mytorch.nn.loss.MSELoss")),
+    "ce": ("CrossEntropyLoss", ("mytorch.nn.CrossEntropyLoss", "mytorch.nn.loss.CrossEntropyLoss")),
 }
 
 
-def _run(session, case, data):
-    loss = session.new(*LOSSES[case.split("_")[0]])
-    L = loss.call("forward", data["O"], data["Y"])
-    return loss, L
+@pytest.fixture
+def run(session, data, case, ctx):
+    """Build the case's loss, call forward(O, Y); returns (loss, L, class name)."""
+    name, targets = LOSSES[case.split("_")[0]]
+    loss = session.new(*targets)
+    L, (O_after, Y_after) = loss.call("forward", data["O"], data["Y"], echo=True)
+    ctx.note_if_modified(f"{name}.forward(O, Y)", O_after, data["O"])
+    ctx.note_if_modified(f"{name}.forward(O, Y)", Y_after, data["Y"])
+    ctx.sizes = dict(zip(("N", "q"), data["O"].shape, strict=True))
+    return loss, L, name
 
 
-def _context(case, data):
-    N, q = data["O"].shape
-    return context(case, N=N, q=q)
+def _forward(run, data, ctx, item):
+    _, L, name = run
+    check(f"L = {name}.forward(O, Y)", L, data["L"], ctx, item)
+
+
+def _backward(run, data, ctx, item):
+    loss, _, name = run
+    check(f"dLdO = {name}.backward()", loss.call("backward"), data["dLdO"], ctx, item)
 
 
 @pytest.mark.item("2a")
 @cases_with("mse")
-def test_mse_forward(session, data, case, item):
-    _, L = _run(session, case, data)
-    check("L = MSELoss.forward(O, Y)", L, data["L"], _context(case, data), item)
+def test_mse_forward(run, data, ctx, item):
+    _forward(run, data, ctx, item)
 
 
 @pytest.mark.item("2b")
 @cases_with("mse")
-def test_mse_backward(session, data, case, item):
-    loss, _ = _run(session, case, data)
-    dLdO = loss.call("backward")
-    check("dLdO = MSELoss.backward()", dLdO, data["dLdO"], _context(case, data), item)
+def test_mse_backward(run, data, ctx, item):
+    _backward(run, data, ctx, item)
 
 
 @pytest.mark.item("2c")
 @cases_with("ce")
-def test_cross_entropy_forward(session, data, case, item):
-    _, L = _run(session, case, data)
-    check("L = CrossEntropyLoss.forward(O, Y)", L, data["L"], _context(case, data), item)
+def test_cross_entropy_forward(run, data, ctx, item):
+    _forward(run, data, ctx, item)
 
 
 @pytest.mark.item("2d")
 @cases_with("ce")
-def test_cross_entropy_backward(session, data, case, item):
-    loss, _ = _run(session, case, data)
-    dLdO = loss.call("backward")
-    check("dLdO = CrossEntropyLoss.backward()", dLdO, data["dLdO"], _context(case, data), item)
+def test_cross_entropy_backward(run, data, ctx, item):
+    _backward(run, data, ctx, item)

@@ -8,13 +8,43 @@ the chain rule in backward. A bug in Linear or in an activation costs nothing he
 
 import numpy as np
 import pytest
-from conftest import cases_with, context
+from conftest import cases_with
 
 from grader.compare import CheckFailed, check
 
 SUBMISSION_MODULE = "models.mlp"
 FIXTURE = "mlp"
 ACTIVATION_KINDS = ("identity", "sigmoid", "tanh", "relu")
+
+
+def _gradient_flow_notes(session, data) -> list[str]:
+    """Find the first layer, from the output, whose backward received a wrong gradient.
+
+    The stand-ins recorded every `linear.backward` call with the gradient it was given;
+    the layer is recognised by its weights. A gradient equal to torch's gradient with
+    respect to the layer's *activation output* means the activation derivative was skipped.
+    """
+    n_layers = _n_layers(data)
+    received = {}
+    for call in session.stand_ins.of("linear.backward"):
+        dLdO, _, W, _ = call.inputs
+        for i in range(n_layers):
+            if W.shape == data[f"{i}/W"].shape and np.array_equal(W, data[f"{i}/W"]):
+                received.setdefault(i, dLdO)
+    for i in reversed(range(n_layers)):
+        expected = data[f"{i}/dLdZ"]
+        if i not in received:
+            return [f"layers[{i}].backward was never called"]
+        got = received[i]
+        if got.shape == expected.shape and np.allclose(got, expected, rtol=1e-6, atol=1e-9):
+            continue
+        after_activation = (
+            data["dLdA"] if i == n_layers - 1 else data[f"{i + 1}/dLdZ"] @ data[f"{i + 1}/W"].T
+        )
+        if got.shape == after_activation.shape and np.allclose(got, after_activation, rtol=1e-6):
+            return [f"layers[{i}].backward got dL/dA without the f[{i}].backward() factor"]
+        return [f"layers[{i}] is the first layer (from the output) given a wrong gradient"]
+    return []
 
 
 def _model_name(case: str) -> str:
@@ -109,27 +139,22 @@ def _forward(session, representation, data, case):
     return model, layers, A
 
 
-def _context(case, data):
-    N = data["X"].shape[0]
-    return context(case, N=N)
-
-
 @pytest.mark.item("5a")
 @cases_with("mlp0")
-def test_mlp0(session, representation, data, case, item, part):
-    _check(session, representation, data, case, item, part)
+def test_mlp0(session, representation, data, case, ctx, item, part):
+    _check(session, representation, data, case, ctx, item, part)
 
 
 @pytest.mark.item("5b")
 @cases_with("mlp1")
-def test_mlp1(session, representation, data, case, item, part):
-    _check(session, representation, data, case, item, part)
+def test_mlp1(session, representation, data, case, ctx, item, part):
+    _check(session, representation, data, case, ctx, item, part)
 
 
 @pytest.mark.item("5c")
 @cases_with("mlp4")
-def test_mlp4(session, representation, data, case, item, part):
-    _check(session, representation, data, case, item, part)
+def test_mlp4(session, representation, data, case, ctx, item, part):
+    _check(session, representation, data, case, ctx, item, part)
 
 
 @pytest.fixture(params=["structure", "forward", "backward", "step"])
@@ -137,47 +162,40 @@ def part(request):
     return request.param
 
 
-def _check(session, representation, data, case, item, part):
+def _check(session, representation, data, case, ctx, item, part):
     name = _model_name(case)
     if part == "structure":
         problems = _structure_problems(_build(session, data, case), data)
         if problems:
-            raise CheckFailed(f"{name} (case {case}): " + "; ".join(problems))
+            raise CheckFailed(f"{name} ({ctx.label}): " + "; ".join(problems))
         return
 
     model, layers, A = _forward(session, representation, data, case)
+    ctx.sizes = {"N": data["X"].shape[0]}
     if part == "forward":
-        check(f"{name}.forward(X)", A, data["A"], _context(case, data), item)
+        check(f"{name}.forward(X)", A, data["A"], ctx, item)
         return
 
     model.call("backward", data["dLdA"])
+    ctx.notes += _gradient_flow_notes(session, data)
     lr = float(data["lr"])
     for i, layer in enumerate(layers):
         dLdW, dLdb = layer.get("dLdW"), layer.get("dLdb")
-        if dLdW is None or not isinstance(dLdW, np.ndarray):
-            raise CheckFailed(f"{name}.backward (case {case}): layers[{i}].backward was not called")
-        if part == "backward":
-            check(
-                f"layers[{i}].dLdW after {name}.backward",
-                dLdW,
-                data[f"{i}/dLdW"],
-                _context(case, data),
-                item,
+        if not isinstance(dLdW, np.ndarray):
+            raise CheckFailed(
+                f"{name}.backward ({ctx.label}): layers[{i}].backward was never called"
             )
+        if part == "backward":
+            check(f"layers[{i}].dLdW after {name}.backward", dLdW, data[f"{i}/dLdW"], ctx, item)
             check(
                 f"layers[{i}].dLdb after {name}.backward",
                 dLdb,
                 data[f"{i}/dLdb"],
-                _context(case, data),
+                ctx,
                 item,
                 vector=True,
             )
         else:
+            ctx.baseline = data[f"{i}/W"]
             W_new = data[f"{i}/W"] - lr * dLdW
-            check(
-                f"layers[{i}].W after a step of lr={lr:g}",
-                W_new,
-                data[f"{i}/W_new"],
-                _context(case, data),
-                item,
-            )
+            check(f"layers[{i}].W after a step of lr={lr:g}", W_new, data[f"{i}/W_new"], ctx, item)

@@ -2,7 +2,6 @@
 
 import numpy as np
 import pytest
-from conftest import context
 
 from grader.compare import check
 
@@ -34,16 +33,19 @@ def _build(session, representation, data, case):
 
 @pytest.mark.item("3")
 @pytest.mark.parametrize("quantity", ["W", "b"])
-def test_step(session, representation, data, case, item, quantity):
+def test_step(session, representation, data, case, ctx, item, quantity):
     model, layers = _build(session, representation, data, case)
-    optimizer = session.new(*SGD, args=(model, float(data["lr"])))
+    lr = float(data["lr"])
+    optimizer = session.new(*SGD, args=(model, lr))
 
     optimizer.call("step")
 
+    ctx.lr = lr
     for i, layer in zip(_layers(data), layers, strict=True):
         actual = layer.get(quantity)
-        name = f"{'the model' if case == 'single' else f'layers[{i}]'}.{quantity} after step()"
-        ctx = context(case, N=max(np.shape(data[f"{i}/W"])))
+        owner = "" if case == "single" else f"layers[{i}]."
+        name = f"{owner}{quantity} after step()"
+        ctx.baseline = data[f"{i}/{quantity}"]
         check(name, actual, data[f"{i}/{quantity}_new"], ctx, item, vector=quantity == "b")
 
 
