@@ -68,6 +68,8 @@ def check(name: str, actual, expected: np.ndarray, context: Context, item, vecto
     where = f"({context.label})"
     if actual is None:
         raise CheckFailed(f"{name} {where}: the method returned None instead of an array")
+    if isinstance(actual, np.generic):
+        actual = np.asarray(actual)
     if not isinstance(actual, np.ndarray):
         raise CheckFailed(f"{name} {where}: expected an array, got {type(actual).__name__}")
     tolerance = tolerance_for(actual, item)
@@ -85,10 +87,10 @@ def check(name: str, actual, expected: np.ndarray, context: Context, item, vecto
     elif values.shape != expected.shape:
         if values.shape == expected.T.shape and _close(values.T, expected, tolerance):
             raise CheckFailed(
-                f"{name} {where}: shape {values.shape}, expected {expected.shape}; "
+                f"{name} {where}: your shape {values.shape}, expected {expected.shape}; "
                 "the values are right but transposed"
             )
-        raise CheckFailed(f"{name} {where}: shape {values.shape}, expected {expected.shape}")
+        raise CheckFailed(f"{name} {where}: your shape {values.shape}, expected {expected.shape}")
 
     if _close(values, expected, tolerance):
         return
