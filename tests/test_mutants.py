@@ -63,3 +63,36 @@ def _explain(scores: dict) -> str:
         for item, (score, maximum, output) in scores.items()
         if score < maximum
     )
+
+
+DIAGNOSED = {
+    "dLdW-transposed": ("1c", "the values are right but transposed"),
+    "mse-backward-without-2": ("2b", "constant factor 1/2"),
+    "mse-mean-over-N-only": ("2a", "constant factor N"),
+    "ce-backward-not-over-N": ("2d", "constant factor N"),
+    "ce-forward-without-max-shift": ("2c", "NaN or inf"),
+    "sgd-ascends-W": ("3", "the step has the wrong sign"),
+    "sgd-ignores-lr": ("3", "ignores the learning rate"),
+    "relu-forward-abs": ("4c", "correct only where H > 0"),
+    "relu-derivative-ones": ("4c", "correct only where H > 0"),
+    "init-W-std-0.01": ("1a", "you used 0.01 as the standard deviation"),
+    "mlp1-hidden-identity": ("5b", "f[0] is identity, expected relu"),
+    "mlp4-three-hidden-layers": ("5c", "self.layers holds 4 layers, expected 5"),
+    "mlp-backward-skips-activation-derivative": ("5b", "without the f[0].backward() factor"),
+}
+
+
+@pytest.mark.parametrize("name", DIAGNOSED)
+def test_mutant_feedback_names_the_likely_cause(graded, name):
+    item, phrase = DIAGNOSED[name]
+
+    assert phrase in graded[_file_name(name)][item][2]
+
+
+def test_variants_get_no_failure_text_at_all(graded):
+    outputs = [graded[_file_name(variant.name)][item][2] for variant in VARIANTS for item in RUBRIC]
+
+    assert not any("likely cause" in output or "\n- " in output for output in outputs)
+
+
+RUBRIC = ("1a", "1b", "1c", "2a", "2b", "2c", "2d", "3", "4a", "4b", "4c", "5a", "5b", "5c")
