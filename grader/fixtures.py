@@ -47,7 +47,7 @@ DEFAULT_SEED = 11785
 GENERATOR = "grader.fixtures"
 """Recorded in the manifest: the module that wrote the fixtures."""
 
-FIXTURE_FILES = ("linear", "loss", "activation", "sgd", "mlp")
+FIXTURE_FILES = ("linear", "loss", "activation", "sgd", "mlp", "training")
 """Stems of the npz files in `fixtures/`, in the handout's order."""
 
 MANIFEST_NAME = "manifest.json"
@@ -162,6 +162,7 @@ def regenerate(fixtures_dir: Path, template_dir: Path, seed: int = DEFAULT_SEED)
         "activation": _activation_cases,
         "sgd": _sgd_cases,
         "mlp": _mlp_cases,
+        "training": _training_cases,
     }
     fixture_files = {stem: build(seed, handout) for stem, build in builders.items()}
     contents = {f"{stem}.npz": npz_bytes(f.arrays) for stem, f in fixture_files.items()}
@@ -471,6 +472,8 @@ def _activation_cases(seed: int, handout: dict[str, np.ndarray]) -> _FixtureFile
         # An even number of evenly spaced points symmetric about 0 skips 0 itself.
         "grid": np.linspace(-50.0, 50.0, 42).reshape(6, 7),
         "extreme": _EXTREME_H,
+        # A dense line for the report's plots of A and dA/dH; again no exact 0.
+        "curve": np.linspace(-6.0, 6.0, 240).reshape(1, 240),
     }
 
     fixture = _FixtureFile()
@@ -548,6 +551,56 @@ def _mlp_case(rng: np.random.Generator, spec: _MLPCase) -> tuple[dict, dict]:
         inputs[f"{i}/W"] = W
         inputs[f"{i}/b"] = b
     return inputs, expected
+
+
+class _TrainingCase(NamedTuple):
+    loss: str
+    N: int
+    num_inputs: int
+    num_outputs: int
+    num_hiddens: int
+    lr: float
+    steps: int
+
+
+_TRAINING_CASES = {
+    "regression": _TrainingCase("mse", N=64, num_inputs=3, num_outputs=2, num_hiddens=16,
+                                lr=0.05, steps=40),
+    "classification": _TrainingCase("cross_entropy", N=90, num_inputs=2, num_outputs=3,
+                                    num_hiddens=16, lr=0.5, steps=60),
+}  # fmt: skip
+"""Item 6's problems: MLP1 trained full-batch with the student's own loss and SGD."""
+
+
+def _training_cases(seed: int, handout: dict[str, np.ndarray]) -> _FixtureFile:
+    """A small regression and a small 3-class classification problem, and torch's run."""
+    oracle = _oracle()
+    fixture = _FixtureFile()
+    for case, spec in _TRAINING_CASES.items():
+        rng = _rng(seed, case)
+        if spec.loss == "mse":
+            X = rng.normal(size=(spec.N, spec.num_inputs))
+            mixing = rng.normal(size=(spec.num_inputs, spec.num_outputs))
+            Y = np.sin(X @ mixing) + 0.05 * rng.normal(size=(spec.N, spec.num_outputs))
+        else:
+            labels = np.arange(spec.N) % spec.num_outputs
+            centres = 2.0 * rng.normal(size=(spec.num_outputs, spec.num_inputs))
+            X = centres[labels] + 0.7 * rng.normal(size=(spec.N, spec.num_inputs))
+            Y = np.eye(spec.num_outputs)[labels]
+        widths = [spec.num_inputs, spec.num_hiddens, spec.num_outputs]
+        weights = [
+            (rng.normal(0.0, 0.3, size=(n_in, n_out)), np.zeros(n_out))
+            for n_in, n_out in zip(widths[:-1], widths[1:], strict=True)
+        ]
+        expected = oracle.train(weights, X, Y, spec.loss, spec.lr, spec.steps)
+
+        sizes = np.array([spec.num_inputs, spec.num_outputs, spec.num_hiddens], dtype=np.int64)
+        inputs = {"sizes": sizes, "lr": np.array(spec.lr), "steps": np.array(spec.steps)}
+        inputs.update({"X": X, "Y": Y})
+        for i, (W, b) in enumerate(weights):
+            inputs.update({f"{i}/W": W, f"{i}/b": b})
+        fixture.add(case, inputs, expected, loss=spec.loss, lr=spec.lr, steps=spec.steps)
+    return fixture
 
 
 # ---- helpers -----------------------------------------------------------------------------

@@ -164,6 +164,44 @@ def mlp(
     return result
 
 
+def train(
+    weights: Sequence[tuple[np.ndarray, np.ndarray]],
+    X: np.ndarray,
+    Y: np.ndarray,
+    loss: str,
+    lr: float,
+    steps: int,
+) -> dict:
+    """Full-batch training of an MLP (ReLU hidden layers, Identity output) with SGD.
+
+    loss is "mse" or "cross_entropy" (probability targets Y). Returns "losses" (steps + 1,):
+    the loss before each of the `steps` updates and after the last one, and "A" (N, q),
+    the output after training.
+    """
+    parameters = [(_parameter(W), _parameter(b)) for W, b in weights]
+    optimizer = torch.optim.SGD([p for layer in parameters for p in layer], lr=lr)
+    criterion = torch.nn.MSELoss() if loss == "mse" else torch.nn.CrossEntropyLoss()
+    X_t, Y_t = _tensor(X), _tensor(Y)
+
+    def forward():
+        A = X_t
+        for i, (W, b) in enumerate(parameters):
+            Z = A @ W + b
+            A = torch.relu(Z) if i < len(parameters) - 1 else Z
+        return A
+
+    losses = []
+    for _ in range(steps):
+        optimizer.zero_grad()
+        L = criterion(forward(), Y_t)
+        losses.append(L.item())
+        L.backward()
+        optimizer.step()
+    A = forward()
+    losses.append(criterion(A, Y_t).item())
+    return {"losses": np.array(losses), "A": _array(A)}
+
+
 def _validate_mlp_shapes(
     sizes: Sequence[int], weights: Sequence[tuple[np.ndarray, np.ndarray]]
 ) -> None:

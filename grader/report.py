@@ -6,10 +6,13 @@ import os
 import sys
 from pathlib import Path
 
+from grader.rubric import Rubric
 from grader.runner import SubmissionResult
 
 MAX_OUTPUT_CHARS = 4000
 """Per item, of what the student's code printed, kept in results.json."""
+CSV_ERROR_CHARS = 200
+"""The CSV's error column is a hint for the TA; results.json has the whole story."""
 
 
 def table(result: SubmissionResult, color: bool | None = None) -> str:
@@ -70,6 +73,7 @@ def results_json(result: SubmissionResult, extra: dict) -> dict:
 
 def _item_output(item_result) -> str:
     lines = [f"{item_result.passed} of {item_result.total} checks passed."]
+    lines += [text for key, text in item_result.artifacts.items() if key.startswith("summary")]
     lines += [f"- {failure}" for failure in item_result.failures]
     if item_result.output.strip():
         printed = _clip(item_result.output, MAX_OUTPUT_CHARS)
@@ -86,26 +90,39 @@ def write_json(path: Path, data: dict) -> None:
     os.replace(partial, path)
 
 
-def write_csv(path: Path, results: list[SubmissionResult]) -> None:
-    """The gradebook: one row per submission, columns in rubric order."""
-    items = results[0].items if results else []
-    header = ["submission", "total"] + [item.item.id for item in items] + ["isolation", "error"]
-    with open(path, "w", newline="") as stream:
+def write_csv(path: Path, results: list[SubmissionResult], rubric: Rubric) -> None:
+    """The gradebook: one row per submission, the rubric's items as columns in its order.
+
+    Header: submission, total, one column per item id, isolation, error. Text cells that a
+    spreadsheet would read as a formula (starting with =, +, - or @) get a leading quote.
+    """
+    header = ["submission", "total", *(item.id for item in rubric.items), "isolation", "error"]
+    with open(path, "w", newline="", encoding="utf-8") as stream:
         writer = csv.writer(stream)
         writer.writerow(header)
         for result in results:
-            row = [result.name, _points(result.score)]
-            row += [_points(item.score) for item in result.items]
-            row += [result.isolation.get("level", ""), "; ".join(result.problems)[:200]]
-            writer.writerow(row)
+            scores = {item_result.item.id: item_result.score for item_result in result.items}
+            item_cells = [
+                _points(scores[item.id]) if item.id in scores else "" for item in rubric.items
+            ]
+            error = _clip(" ".join("; ".join(result.problems).split()), CSV_ERROR_CHARS)
+            isolation = result.isolation.get("level", "")
+            writer.writerow(
+                [_cell(result.name), _points(result.score), *item_cells, isolation, _cell(error)]
+            )
+
+
+def _cell(text: str) -> str:
+    """Text a spreadsheet shows as text, never evaluates."""
+    return "'" + text if text[:1] in ("=", "+", "-", "@") else text
 
 
 def class_table(results: list[SubmissionResult]) -> str:
-    """One line per submission: its name, total and the items it lost."""
-    width = max(len(result.name) for result in results)
+    """One line per submission: its name, total and the items it lost points in."""
+    width = max((len(result.name) for result in results), default=0)
     lines = []
     for result in results:
-        lost = [item.item.id for item in result.items if item.passed < item.total]
+        lost = [item.item.id for item in result.items if item.score < item.item.points]
         shown = f"lost {', '.join(lost)}" if lost else "full marks"
         lines.append(
             f"  {result.name:<{width}}  {_points(result.score):>5} / {_points(result.max_score)}"
@@ -114,15 +131,20 @@ def class_table(results: list[SubmissionResult]) -> str:
     return "\n".join(lines)
 
 
-def unique_names(results: list[SubmissionResult]) -> list[str]:
-    """File-safe names, numbered where two submissions share one."""
-    counts: dict[str, int] = {}
-    names = []
-    for result in results:
-        base = "".join(c if c.isalnum() or c in "-_." else "_" for c in result.name) or "submission"
-        counts[base] = counts.get(base, 0) + 1
-        names.append(base if counts[base] == 1 else f"{base}-{counts[base]}")
-    return names
+def unique_names(names: list[str]) -> list[str]:
+    """File-safe forms of `names`, numbered (`name-2`, ...) where two would be the same."""
+    taken: set[str] = set()
+    unique = []
+    for name in names:
+        base = "".join(c if c.isalnum() or c in "-_." else "_" for c in name).lstrip(".")
+        base = base or "submission"
+        candidate, number = base, 1
+        while candidate in taken:
+            number += 1
+            candidate = f"{base}-{number}"
+        taken.add(candidate)
+        unique.append(candidate)
+    return unique
 
 
 def _points(value: float) -> str:

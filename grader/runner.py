@@ -48,12 +48,15 @@ class ItemResult:
     """One sentence per failed check: what was checked and what differed."""
     output: str = ""
     """What the student's code printed while this item ran, truncated."""
+    artifacts: dict = field(default_factory=dict)
+    """Values the checks kept for the reports (item 6's loss curves, activation curves)."""
 
     @property
     def reason(self) -> str:
         """The one-line reason for the table."""
         if self.passed == self.total:
-            return "all checks passed"
+            summaries = [text for key, text in self.artifacts.items() if key.startswith("summary")]
+            return "; ".join(summaries) or "all checks passed"
         first = self.failures[0] if self.failures else "failed"
         return f"{self.total - self.passed}/{self.total} checks failed: {first}"
 
@@ -88,10 +91,15 @@ class GradingPlugin:
         self.current_item: str | None = None
         self.timed_out: set[str] = set()
         self.outputs: dict[str, str] = {}
+        self.artifacts: dict[str, dict] = {}
         self.order = {item.id: index for index, item in enumerate(rubric.items)}
 
     def pytest_configure(self, config):
         config.grading = self
+
+    def record(self, item_id: str, key: str, value) -> None:
+        """Keep a JSON-friendly value for the reports (see the `record` fixture)."""
+        self.artifacts.setdefault(item_id, {})[key] = value
 
     def pytest_collection_modifyitems(self, session, config, items):
         for test in items:
@@ -171,7 +179,7 @@ def grade(
     if code not in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
         raise ConfigError(f"the rubric checks in {CHECKS_DIR} could not run (pytest exit {code})")
 
-    items = _score(rubric, report.report["tests"], plugin.outputs)
+    items = _score(rubric, report.report["tests"], plugin.outputs, plugin.artifacts)
     return SubmissionResult(
         name=submission.name,
         items=items,
@@ -181,7 +189,7 @@ def grade(
     )
 
 
-def _score(rubric: Rubric, tests: list[dict], outputs: dict[str, str]) -> list[ItemResult]:
+def _score(rubric: Rubric, tests: list[dict], outputs: dict, artifacts: dict) -> list[ItemResult]:
     by_item: dict[str, list[dict]] = {item.id: [] for item in rubric.items}
     for test in tests:
         by_item[test["metadata"]["item"]].append(test)
@@ -199,7 +207,15 @@ def _score(rubric: Rubric, tests: list[dict], outputs: dict[str, str]) -> list[I
         ]
         score = round(item.points * passed / len(checks), 2)
         results.append(
-            ItemResult(item, score, passed, len(checks), failures, outputs.get(item.id, ""))
+            ItemResult(
+                item,
+                score,
+                passed,
+                len(checks),
+                failures,
+                outputs.get(item.id, ""),
+                artifacts.get(item.id, {}),
+            )
         )
     return results
 

@@ -231,6 +231,32 @@ class Session:
         return made
 
 
+class Result:
+    """In a Sequence, what an earlier call returned (it stays in the worker)."""
+
+    def __init__(self, index: int):
+        self.index = index
+
+
+class Sequence:
+    """Calls sent to the worker in one request: for loops of many small calls (training)."""
+
+    def __init__(self):
+        self.calls: list[dict] = []
+        self.arrays: list[np.ndarray] = []
+
+    def call(self, target: "Remote | Result", method: str, *args, keep: bool = False) -> Result:
+        """Queue `target.method(*args)`; with `keep`, its result is sent back."""
+        encoded, arrays = _encode_args([target, *args], offset=len(self.arrays))
+        self.arrays += arrays
+        self.calls.append({"ref": encoded[0], "method": method, "args": encoded[1:], "keep": keep})
+        return Result(len(self.calls) - 1)
+
+    def run(self, session: "Session") -> list:
+        """Run every queued call; returns the kept results in order."""
+        return session._request({"op": "sequence", "calls": self.calls}, self.arrays)
+
+
 class Remote:
     """A student (or stand-in) object that lives in the worker, named by a number."""
 
@@ -267,15 +293,18 @@ class Remote:
         return f"<remote {self.type_name} #{self.ref}>"
 
 
-def _encode_args(values) -> tuple[list, list[np.ndarray]]:
+def _encode_args(values, offset: int = 0) -> tuple[list, list[np.ndarray]]:
+    """Arguments as JSON, with arrays numbered from `offset` in the returned list."""
     arrays: list[np.ndarray] = []
 
     def encode(value):
         if isinstance(value, Remote):
             return {"ref": value._header("ref")["ref"]}
+        if isinstance(value, Result):
+            return {"result": value.index}
         if isinstance(value, np.ndarray):
             arrays.append(value)
-            return {"array": len(arrays) - 1}
+            return {"array": offset + len(arrays) - 1}
         if isinstance(value, (list, tuple)):
             return [encode(item) for item in value]
         if isinstance(value, np.generic):

@@ -261,6 +261,21 @@ class Worker:
         echoed = [self.encode(arg, out_arrays) for arg in args] if header.get("echo") else None
         return {"value": result, "args": echoed}
 
+    def op_sequence(self, header, arrays, out_arrays):
+        """Several calls in one request; a call may take an earlier call's result.
+
+        `header["calls"]` lists {"ref", "method", "args", "keep"}; an argument
+        {"result": k} is what call k returned. Returns the kept results, in order.
+        """
+        results, kept = [], []
+        for call in header["calls"]:
+            target = self.decode(call["ref"], arrays, results)
+            args = [self.decode(value, arrays, results) for value in call.get("args", [])]
+            results.append(getattr(target, call["method"])(*args))
+            if call.get("keep"):
+                kept.append(self.encode(results[-1], out_arrays))
+        return kept
+
     def op_describe(self, header, arrays, out_arrays):
         value = self.walk(self.objects[header["ref"]], header.get("path", ""))
         description = {"type": type(value).__name__, "module": type(value).__module__}
@@ -291,13 +306,15 @@ class Worker:
         self.objects[ref] = value
         return {"ref": ref, "type": type(value).__name__}
 
-    def decode(self, value, arrays):
+    def decode(self, value, arrays, results=()):
         if isinstance(value, dict) and "array" in value:
             return arrays[value["array"]].copy()
         if isinstance(value, dict) and "ref" in value:
             return self.objects[value["ref"]]
+        if isinstance(value, dict) and "result" in value:
+            return results[value["result"]]
         if isinstance(value, list):
-            return [self.decode(item, arrays) for item in value]
+            return [self.decode(item, arrays, results) for item in value]
         return value
 
     def encode(self, value, out_arrays):

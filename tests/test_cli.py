@@ -35,7 +35,7 @@ def test_results_json_has_gradescope_fields(grade):
     data = graded.data
     assert set(data) >= {"score", "execution_time", "tests", "extra_data"}
     assert [test["number"] for test in data["tests"]] == [
-        "1a", "1b", "1c", "2a", "2b", "2c", "2d", "3", "4a", "4b", "4c", "5a", "5b", "5c"
+        "1a", "1b", "1c", "2a", "2b", "2c", "2d", "3", "4a", "4b", "4c", "5a", "5b", "5c", "6"
     ]  # fmt: skip
     for test in data["tests"]:
         assert set(test) >= {"number", "name", "score", "max_score", "output", "visibility"}

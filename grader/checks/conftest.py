@@ -121,6 +121,13 @@ def data(request, case):
 
 
 @pytest.fixture
+def record(request):
+    """Keep a value for the reports: record(key, value) under the check's item."""
+    item_id = request.node.get_closest_marker("item").args[0]
+    return lambda key, value: request.config.grading.record(item_id, key, value)
+
+
+@pytest.fixture
 def item(request):
     """The rubric item of the current check (its tolerances)."""
     grading = request.config.grading
