@@ -1,15 +1,21 @@
-"""Grade many submissions at once: a few at a time, each in its own forked grading process.
+"""Grade many submissions in one run: a few at a time, each in its own forked grading process.
 
-The rubric, the fixtures and the grader's imports are loaded once, in the parent, before
-any fork; each child grades one submission (its own workers, sandbox and time limits) and
-sends back its SubmissionResult. A child that dies, for whatever reason, costs only its
-own submission, which is then reported with a zero score and the reason.
+The fixed costs are paid once, in the parent, before any fork: the rubric, the fixtures
+(torch's expected values, frozen), the grader's imports and the collection of the rubric
+checks. Each child then grades one submission with its own worker, sandbox and time
+limits, and sends back its SubmissionResult (a trusted process talking to its parent; the
+student's code stays behind the worker's wire). A child that dies or overruns costs only
+its own submission, which is reported with a zero score and the reason.
 """
 
+import contextlib
+import gc
+import io
 import logging
 import multiprocessing
 import multiprocessing.connection
 import os
+import signal
 import statistics
 import sys
 import time
@@ -18,7 +24,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from grader import runner
+import pytest
+from pytest_jsonreport.plugin import JSONReport
+
+from grader import report, runner
 from grader.errors import ConfigError, GraderError
 from grader.rubric import Rubric
 from grader.runner import ItemResult, SubmissionResult
@@ -29,11 +38,13 @@ log = logging.getLogger(__name__)
 
 CHILD_GRACE_SECONDS = 30.0
 """How long a grading child may take beyond the sum of the rubric's time limits."""
+STOP_SECONDS = 5.0
+"""How long a child asked to stop may take to end its worker and remove its files."""
 
 
 @dataclass(frozen=True)
 class Shard:
-    """`--shard K/N`: the submissions whose position (from 0, sorted) is K modulo N."""
+    """`--shard K/N`: the submissions whose position (from 0, sorted by path) is K modulo N."""
 
     index: int
     count: int
@@ -49,14 +60,69 @@ class Shard:
         return cls(index, count)
 
     def select(self, paths: list[Path]) -> list[Path]:
-        ordered = sorted(paths, key=lambda path: str(path))
-        return [
-            path for position, path in enumerate(ordered) if position % self.count == self.index
-        ]
+        """Every N-th path from the K-th, in sorted order: the same split on every machine."""
+        ordered = sorted(paths, key=str)
+        return ordered[self.index :: self.count]
+
+
+@dataclass(frozen=True)
+class Queued:
+    """One submission of a batch, named before any of them is graded."""
+
+    path: Path
+    name: str
+    """Its name in the table and the CSV: the folder's name or the zip's stem, or the path
+    as given when two submissions would otherwise share a name."""
+    file_stem: str
+    """A file-safe form of `name` for `--results-dir`, unique within the whole batch."""
+
+
+def plan(paths: list[Path], shard: Shard | None = None) -> list[Queued]:
+    """Check the paths, name them over the whole list, then keep the shard's share.
+
+    Names are given before sharding, so that every shard of a split names a submission the
+    same way and the shards' results can be written into one folder. A missing path is
+    the instructor's mistake and stops the run before anything is graded.
+    """
+    unique_paths = list(dict.fromkeys(Path(path) for path in paths))
+    missing = [str(path) for path in unique_paths if not path.exists()]
+    if missing:
+        raise GraderError(
+            f"{', '.join(missing[:3])}: no such file or folder; pass submissions to grade"
+        )
+
+    names = submission_names(unique_paths)
+    stems = report.unique_names(names)
+    queued = {
+        path: Queued(path, name, stem)
+        for path, name, stem in zip(unique_paths, names, stems, strict=True)
+    }
+    selected = shard.select(unique_paths) if shard else unique_paths
+    return [queued[path] for path in selected]
+
+
+def submission_names(paths: list[Path]) -> list[str]:
+    """The folder's name or the zip's stem; the path as given where that is ambiguous."""
+    short = [_short_name(path) for path in paths]
+    counts = Counter(short)
+    return [
+        name if counts[name] == 1 else str(path) for name, path in zip(short, paths, strict=True)
+    ]
+
+
+def _short_name(path: Path) -> str:
+    return (path.stem if path.suffix == ".zip" else path.name) or str(path)
+
+
+def default_jobs() -> int:
+    """The cores this process may run on (a container's CPU set, not the host's count)."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return os.cpu_count() or 1
 
 
 def grade_one(path: Path, rubric: Rubric, cases: dict, limits: Limits, isolate: bool):
-    """Locate and grade one submission; a bad path is the instructor's mistake."""
+    """Locate and grade one submission; a path that does not exist is a GraderError."""
     submission = locate(path)
     try:
         return runner.grade(submission, rubric, cases, limits, isolate=isolate)
@@ -64,122 +130,217 @@ def grade_one(path: Path, rubric: Rubric, cases: dict, limits: Limits, isolate: 
         submission.cleanup()
 
 
+def prepare(rubric: Rubric, cases: dict) -> None:
+    """Pay once, before forking, what every grading child would otherwise pay again.
+
+    Collecting the rubric checks imports them and pytest's plugins; a rubric whose checks
+    do not collect is reported here, once, instead of once per submission.
+    """
+    plugin = runner.GradingPlugin(None, rubric, cases)
+    with contextlib.redirect_stdout(io.StringIO()):
+        code = pytest.main([*runner.PYTEST_ARGS, "--collect-only"], plugins=[plugin, JSONReport()])
+    if code != pytest.ExitCode.OK:
+        raise ConfigError(
+            f"the rubric checks in {runner.CHECKS_DIR} could not be collected (pytest exit "
+            f"{code}); run `pytest {runner.CHECKS_DIR} --collect-only` to see why"
+        )
+
+
 def grade_many(
-    paths: list[Path],
+    queue: list[Queued],
     rubric: Rubric,
     cases: dict,
     limits: Limits,
     isolate: bool,
     jobs: int,
 ) -> Iterator[tuple[int, SubmissionResult]]:
-    """Yield (position in `paths`, result) as each submission finishes, `jobs` at a time."""
+    """Yield (position in `queue`, result) as each submission finishes, `jobs` at a time.
+
+    Every child still running when this generator ends (finished, closed, or interrupted
+    by Ctrl-C) is stopped and waited for.
+    """
     context = multiprocessing.get_context("fork")
     budget = sum(item.time_limit for item in rubric.items) + CHILD_GRACE_SECONDS
-    pending = list(enumerate(paths))
-    running: dict[int, tuple[multiprocessing.Process, object, float]] = {}
+    pending = list(enumerate(queue))
+    running: dict[int, _Child] = {}
 
-    while pending or running:
-        while pending and len(running) < jobs:
-            position, path = pending.pop(0)
-            receiver, sender = context.Pipe(duplex=False)
-            child = context.Process(
-                target=_child, args=(sender, path, rubric, cases, limits, isolate), daemon=True
-            )
-            child.start()
-            sender.close()
-            running[position] = (child, receiver, time.monotonic() + budget)
-
-        ready = multiprocessing.connection.wait(
-            [receiver for _, receiver, _ in running.values()], timeout=0.5
-        )
-        for position in list(running):
-            child, receiver, deadline = running[position]
-            if receiver in ready or not child.is_alive() or time.monotonic() > deadline:
-                result = _collect(child, receiver, deadline)
-                del running[position]
-                yield position, result or _crashed(paths[position], rubric, child)
-
-
-def _child(sender, path, rubric, cases, limits, isolate) -> None:
+    # Objects the parent made before forking are left out of the children's garbage
+    # collections: less work for them, and fewer of the parent's pages copied into each.
+    gc.freeze()
     try:
-        result = grade_one(path, rubric, cases, limits, isolate)
+        while pending or running:
+            while pending and len(running) < jobs:
+                position, queued = pending.pop(0)
+                running[position] = _Child.start(
+                    context, queued, budget, (rubric, cases, limits, isolate)
+                )
+
+            ready = multiprocessing.connection.wait(
+                [child.receiver for child in running.values()], timeout=0.5
+            )
+            for position, child in list(running.items()):
+                if child.receiver in ready or not child.process.is_alive() or child.overdue():
+                    del running[position]
+                    yield position, child.finish(rubric)
+    finally:
+        for child in running.values():
+            child.stop()
+        gc.unfreeze()
+
+
+@dataclass
+class _Child:
+    """A forked grading process, the pipe its result comes back on, and its deadline."""
+
+    queued: Queued
+    process: multiprocessing.Process
+    receiver: multiprocessing.connection.Connection
+    started: float
+    budget: float
+
+    @classmethod
+    def start(cls, context, queued: Queued, budget: float, grading: tuple) -> "_Child":
+        receiver, sender = context.Pipe(duplex=False)
+        process = context.Process(target=_child_main, args=(sender, queued, *grading))
+        process.start()
+        sender.close()
+        return cls(queued, process, receiver, time.monotonic(), budget)
+
+    def overdue(self) -> bool:
+        return time.monotonic() > self.started + self.budget
+
+    def finish(self, rubric: Rubric) -> SubmissionResult:
+        """The child's result; a zero with the reason when it sent none."""
+        result = None
+        with contextlib.suppress(EOFError, OSError):
+            if not self.overdue() and self.receiver.poll(STOP_SECONDS):
+                result = self.receiver.recv()
+        overran = result is None and self.overdue()
+        self.stop()
+
+        if isinstance(result, ConfigError):
+            raise result
+        if isinstance(result, SubmissionResult):
+            result.name = self.queued.name
+            return result
+        if isinstance(result, Exception):
+            reason = f"the grader failed on this submission ({result})"
+        elif overran:
+            reason = f"grading took longer than {self.budget:.0f} s and was stopped"
+        else:
+            reason = f"the grading process ended without a result ({_ended(self.process)})"
+        return _not_graded(self.queued.name, rubric, reason)
+
+    def stop(self) -> None:
+        """Ask the child to end (it stops its worker and removes its files), then make it."""
+        self.receiver.close()
+        if self.process.is_alive():
+            self.process.terminate()
+            self.process.join(STOP_SECONDS)
+        if self.process.is_alive():
+            self.process.kill()
+        self.process.join()
+
+
+def _child_main(sender, queued: Queued, rubric, cases, limits, isolate) -> None:
+    """Grade one submission in a forked child; send the result or the error, then exit."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    signal.signal(signal.SIGTERM, _stop_now)
+    try:
+        result = grade_one(queued.path, rubric, cases, limits, isolate)
+    except _Stopped:
+        os._exit(1)
     except GraderError as error:
         result = error
-    except BaseException as error:  # noqa: BLE001 - reported, then the child exits
-        log.exception("grading %s failed inside the grader", path)
-        result = GraderError(f"{path}: the grader failed on this submission ({error!r})")
-    sender.send(result)
-    sender.close()
+    except Exception as error:  # noqa: BLE001 - reported as this submission's error
+        log.exception("grading %s failed inside the grader", queued.path)
+        result = RuntimeError(f"{type(error).__name__}: {error}")
+    with contextlib.suppress(OSError):
+        sender.send(result)
+        sender.close()
     sys.stdout.flush()
     os._exit(0)
 
 
-def _collect(child, receiver, deadline):
-    result = None
-    try:
-        if receiver.poll(max(0.0, min(5.0, deadline - time.monotonic()))):
-            result = receiver.recv()
-    except (EOFError, OSError):
-        result = None
-    child.join(timeout=1)
-    if child.is_alive():
-        child.kill()
-        child.join()
-    receiver.close()
-    if isinstance(result, GraderError):
-        raise result
-    return result
+class _Stopped(KeyboardInterrupt):
+    """Raised in a child asked to stop, so that its `finally` blocks clean up.
+
+    A KeyboardInterrupt, because pytest ends its run on one (any other exception inside a
+    check would only fail that check).
+    """
 
 
-def _crashed(path: Path, rubric: Rubric, child) -> SubmissionResult:
-    reason = f"the grader's process for this submission ended (exit code {child.exitcode})"
+def _stop_now(signum, frame):
+    raise _Stopped()
+
+
+def _ended(process: multiprocessing.Process) -> str:
+    code = process.exitcode
+    if code is not None and code < 0:
+        return f"killed by {signal.Signals(-code).name}"
+    return f"exit status {code}"
+
+
+def _not_graded(name: str, rubric: Rubric, reason: str) -> SubmissionResult:
     items = [
         ItemResult(item, 0.0, 0, 1, [f"not graded: {reason}; please tell the course staff"])
         for item in rubric.items
     ]
-    return SubmissionResult(Path(path).name, items, {"level": "unknown"}, 0.0, [reason])
+    return SubmissionResult(name, items, {"level": "unknown"}, 0.0, [reason])
 
 
-def summary(results: list[SubmissionResult]) -> str:
-    """Count, mean, median, and the items lost most often."""
+def summary(results: list[SubmissionResult], seconds: float | None = None) -> str:
+    """Count, mean, median, and the items that cost points most often (in how many)."""
     if not results:
         return "no submissions graded"
     totals = [result.score for result in results]
     lost = Counter(
-        item.item.id for result in results for item in result.items if item.passed < item.total
+        item.item.id for result in results for item in result.items if item.score < item.item.points
     )
     common = ", ".join(f"{item} ({count})" for item, count in lost.most_common(5)) or "none"
+    took = f" in {seconds:.1f} s" if seconds is not None else ""
     return (
-        f"{len(results)} graded: mean {statistics.fmean(totals):.2f}, "
+        f"{len(results)} graded{took}: mean {statistics.fmean(totals):.2f}, "
         f"median {statistics.median(totals):g} of {results[0].max_score:g}; "
         f"items lost most often: {common}"
     )
 
 
 class Progress:
-    """A progress bar on a terminal; one plain line per submission otherwise."""
+    """A progress bar with a count and an estimate on a terminal; plain lines otherwise."""
 
-    def __init__(self, total: int, stream=sys.stderr):
+    BAR_WIDTH = 30
+
+    def __init__(self, total: int, stream=None):
         self.total = total
         self.done = 0
         self.started = time.monotonic()
-        self.stream = stream
-        self.tty = stream.isatty()
+        self.stream = stream or sys.stderr
+        self.tty = self.stream.isatty()
 
     def update(self, result: SubmissionResult) -> None:
         self.done += 1
-        elapsed = time.monotonic() - self.started
-        remaining = elapsed / self.done * (self.total - self.done)
         if self.tty:
-            width = 30
-            filled = int(width * self.done / self.total)
-            bar = "#" * filled + "-" * (width - filled)
-            self.stream.write(f"\r[{bar}] {self.done}/{self.total}  about {remaining:.0f} s left  ")
-            if self.done == self.total:
-                self.stream.write("\n")
+            self._draw_bar()
         else:
+            problems = "".join(f"  ! {problem}" for problem in result.problems)
             self.stream.write(
                 f"[{self.done}/{self.total}] {result.name}: {result.score:g}/"
-                f"{result.max_score:g} ({result.seconds:.1f} s)\n"
+                f"{result.max_score:g} ({result.seconds:.1f} s){problems}\n"
             )
         self.stream.flush()
+
+    def _draw_bar(self) -> None:
+        elapsed = time.monotonic() - self.started
+        left = elapsed / self.done * (self.total - self.done)
+        filled = int(self.BAR_WIDTH * self.done / self.total)
+        bar = "#" * filled + "-" * (self.BAR_WIDTH - filled)
+        estimate = "done" if self.done == self.total else f"about {_clock(left)} left"
+        self.stream.write(f"\r[{bar}] {self.done}/{self.total}  {estimate}\033[K")
+        if self.done == self.total:
+            self.stream.write("\n")
+
+
+def _clock(seconds: float) -> str:
+    minutes, seconds = divmod(round(seconds), 60)
+    return f"{minutes}:{seconds:02d}"

@@ -8,8 +8,8 @@ import hashlib
 import importlib
 import json
 import logging
-import os
 import sys
+import time
 from pathlib import Path
 
 from grader import batch, fixtures, report, rubric, runner
@@ -55,12 +55,12 @@ def _grading_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--jobs",
         type=int,
-        default=os.cpu_count() or 1,
+        default=batch.default_jobs(),
         help="submissions graded at once (default: the number of cores)",
     )
     parser.add_argument(
         "--shard",
-        help="K/N: grade only every N-th submission (sorted by path), starting at K",
+        help="K/N: grade only every N-th submission (sorted by path), starting at K (from 0)",
     )
     parser.add_argument("--rubric", type=Path, help="rubric TOML (default: the bundled one)")
     parser.add_argument("--fixtures", type=Path, help="fixtures folder (default: bundled)")
@@ -104,48 +104,60 @@ def _grade_command(argv: list[str]) -> int:
     cases = fixtures.load(fixtures_dir)
     extra = _extra_data(fixtures_dir)
 
-    paths = args.submissions
-    if args.shard:
-        paths = batch.Shard.parse(args.shard).select(paths)
-    if args.results and len(paths) != 1:
+    if args.results and len(args.submissions) != 1:
         raise GraderError("--results takes one submission; use --results-dir for several")
     if args.jobs < 1:
         raise GraderError(f"--jobs must be at least 1, got {args.jobs}")
     limits, isolate = Limits(), not args.no_isolation
 
-    if len(paths) == 1:
-        results = [batch.grade_one(paths[0], loaded_rubric, cases, limits, isolate)]
+    if len(args.submissions) > 1 or args.shard:
+        results = _grade_batch(loaded_rubric, cases, extra, limits, isolate, args)
+    else:
+        results = [batch.grade_one(args.submissions[0], loaded_rubric, cases, limits, isolate)]
         print(report.table(results[0]))
         if args.verbose:
             print(f"  isolation: {json.dumps(results[0].isolation)}")
             print(f"  graded in {results[0].seconds:.2f} s")
-    else:
-        results = _grade_batch(paths, loaded_rubric, cases, limits, isolate, args)
+        if args.results:
+            report.write_json(args.results, report.results_json(results[0], extra))
+        if args.results_dir:
+            (file_stem,) = report.unique_names([results[0].name])
+            report.write_json(
+                args.results_dir / f"{file_stem}.json", report.results_json(results[0], extra)
+            )
 
-    if args.results:
-        report.write_json(args.results, report.results_json(results[0], extra))
-    if args.results_dir:
-        for name, result in zip(report.unique_names(results), results, strict=True):
-            report.write_json(args.results_dir / f"{name}.json", report.results_json(result, extra))
     if args.csv:
-        report.write_csv(args.csv, results)
+        report.write_csv(args.csv, results, loaded_rubric)
     return 0
 
 
-def _grade_batch(paths, loaded_rubric, cases, limits, isolate, args) -> list:
-    """Grade several submissions `--jobs` at a time, with progress; results in input order."""
-    progress = batch.Progress(len(paths))
-    by_position = {}
+def _grade_batch(loaded_rubric, cases, extra, limits, isolate, args) -> list:
+    """Grade several submissions `--jobs` at a time, with progress; results in input order.
+
+    Each submission's results.json is written as soon as it is graded, so an interrupted
+    run keeps what it finished.
+    """
+    shard = batch.Shard.parse(args.shard) if args.shard else None
+    queue = batch.plan(args.submissions, shard)
+    batch.prepare(loaded_rubric, cases)
+    started = time.monotonic()
+
+    progress = batch.Progress(len(queue))
+    results = [None] * len(queue)
     for position, result in batch.grade_many(
-        paths, loaded_rubric, cases, limits, isolate, args.jobs
+        queue, loaded_rubric, cases, limits, isolate, args.jobs
     ):
-        by_position[position] = result
+        results[position] = result
         progress.update(result)
+        if args.results_dir:
+            path = args.results_dir / f"{queue[position].file_stem}.json"
+            report.write_json(path, report.results_json(result, extra))
         if args.verbose:
             print(report.table(result))
-    results = [by_position[position] for position in range(len(paths))]
-    print(report.class_table(results))
-    print(batch.summary(results))
+
+    if results:
+        print(report.class_table(results))
+    print(batch.summary(results, time.monotonic() - started))
     return results
 
 
