@@ -123,6 +123,11 @@ def default_template_dir() -> Path:
     return _dir_from_env("GRADER_TEMPLATE", "student_template")
 
 
+def default_reference_dir() -> Path:
+    """$GRADER_REFERENCE if set, else the `reference/` folder next to `grader/`."""
+    return _dir_from_env("GRADER_REFERENCE", "reference")
+
+
 def npz_bytes(arrays: Mapping[str, np.ndarray]) -> bytes:
     """An npz archive of `arrays`, in their order, with fixed zip metadata.
 
@@ -260,14 +265,18 @@ def load_manifest(fixtures_dir: Path) -> Manifest:
         ) from error
 
 
-def check(fixtures_dir: Path, template_dir: Path) -> CheckResult:
-    """Verify the fixtures: hashes, bit-for-bit regeneration, and the versions that made them.
+def check(fixtures_dir: Path, template_dir: Path, reference_dir: Path | None = None) -> CheckResult:
+    """Verify the fixtures: hashes, regeneration, versions, and the reference's full marks.
 
     A problem is a file whose sha256 differs from the manifest, a missing or unlisted file,
-    or a file that regenerating from the manifest's seed does not reproduce. A NumPy or torch
-    version other than the manifest's is a warning, since it may explain such a difference.
+    a file that regenerating from the manifest's seed does not reproduce, or a rubric item on
+    which the reference (reference_dir, default `default_reference_dir()`) loses points when
+    the real grader grades it. A NumPy or torch version other than the manifest's is a
+    warning, since it may explain such a difference; so is a missing reference (the
+    Gradescope image has none), which then goes ungraded.
     """
     fixtures_dir, template_dir = Path(fixtures_dir), Path(template_dir)
+    reference_dir = Path(reference_dir or default_reference_dir())
     try:
         manifest = load_manifest(fixtures_dir)
     except ConfigError as error:
@@ -290,6 +299,14 @@ def check(fixtures_dir: Path, template_dir: Path) -> CheckResult:
             f"{_shown(fixtures_dir / MANIFEST_NAME)}: its cases differ from what the generator "
             f"writes; run {REGENERATE_COMMAND} and commit the result"
         )
+
+    if reference_dir.is_dir():
+        problems += _reference_problems(fixtures_dir, reference_dir)
+    else:
+        warnings.append(
+            f"{_shown(reference_dir)}: no reference solution here, so it was not graded with "
+            "these fixtures; pass --reference-dir"
+        )
     return CheckResult(problems=problems, warnings=warnings)
 
 
@@ -301,6 +318,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("command", choices=["regenerate", "check"])
     parser.add_argument("--fixtures-dir", type=Path, default=None)
     parser.add_argument("--template-dir", type=Path, default=None)
+    parser.add_argument("--reference-dir", type=Path, default=None, help="check only")
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help="regenerate only")
     args = parser.parse_args(argv)
     fixtures_dir = args.fixtures_dir or default_fixtures_dir()
@@ -311,7 +329,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             manifest = regenerate(fixtures_dir, template_dir, args.seed)
             print(f"wrote {len(manifest.files)} files from seed {manifest.seed}")
             return 0
-        result = check(fixtures_dir, template_dir)
+        result = check(fixtures_dir, template_dir, args.reference_dir)
     except GraderError as error:
         print(f"Error: {error}", file=sys.stderr)
         return error.exit_code
@@ -621,6 +639,31 @@ def _case_seed(case: str) -> int:
 def _rng(seed: int, case: str) -> np.random.Generator:
     """The RNG of one case, independent of every other case."""
     return np.random.default_rng([seed, _case_seed(case)])
+
+
+def _reference_problems(fixtures_dir: Path, reference_dir: Path) -> list[str]:
+    """The rubric items on which the reference, graded with these fixtures, loses points."""
+    from grader import rubric, runner
+    from grader.submission import locate
+
+    try:
+        cases = load(fixtures_dir)
+    except ConfigError:
+        return []  # the integrity check has reported the unreadable file already
+    submission = locate(reference_dir)
+    try:
+        result = runner.grade(submission, rubric.load(), cases)
+    finally:
+        submission.cleanup()
+
+    problems = [f"{_shown(reference_dir)}: {problem}" for problem in result.problems]
+    problems += [
+        f"{_shown(reference_dir)}: the reference scores {item.score:g} of {item.item.points:g} "
+        f"on item {item.item.id} ({item.reason}); fix the reference or the rubric's tolerances"
+        for item in result.items
+        if item.passed != item.total
+    ]
+    return problems
 
 
 def _integrity_problems(manifest: Manifest, fixtures_dir: Path, template_dir: Path) -> list[str]:
