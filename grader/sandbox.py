@@ -1,46 +1,76 @@
 """Start the worker behind every isolation layer this machine allows, and say which held.
 
-Layers, outermost first (README, "Isolation"):
+The layers, outermost first (docs/isolation.md says what each protects against and what
+it costs):
 
-1. process split: the student's code runs only in the worker, reached through our pipes;
-2. resource limits: CPU time, address space, processes, open files, file size;
-3. unprivileged user: when the grader is root, the worker runs as `nobody` with an empty
-   environment, HOME and temp dir;
+1. process split: student code runs only in the worker, reached through the grader's own
+   pipes, under a throwaway parent (grader/shepherd.py) that kills everything below it;
+2. resource limits, which the worker sets on itself before it imports anything of the
+   student's: CPU time, address space, processes (no fork, no thread), open files, file
+   size;
+3. unprivileged user, when the grader is root: the worker runs as a uid of its own
+   (`UID_BASE` + a slot, so that parallel graders never share one), with an empty
+   environment, HOME and temp dir, in a private copy of the submission;
 4. namespaces (bubblewrap): no network, its own PID namespace, and a filesystem that holds
-   only Python, NumPy, the worker's two files and the submission's private copy.
+   only Python, NumPy, the worker's two files, the submission's copy and a scratch dir;
+5. import policy, in the worker: student code may import NumPy and the standard library.
 
-A layer the machine refuses is skipped, and `Isolation.describe()` says so.
+A layer the machine refuses is skipped with a warning, and `Isolation.describe()` says
+so. `GRADER_SANDBOX=nobwrap`, `nouser` or `nobwrap,nouser` turns layers 4 and 3 off by
+hand (to test the fallbacks and to time each level).
 """
 
+import fcntl
+import json
 import logging
 import os
-import resource
+import pwd
 import shutil
+import signal
+import stat
 import subprocess
 import sys
-import sysconfig
 import tempfile
-from dataclasses import dataclass, field
+import time
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 log = logging.getLogger(__name__)
 
+GRADER_DIR = Path(__file__).resolve().parent
 WORKER_FILES = ("worker.py", "wire.py")
-UNPRIVILEGED_UID = 65534
+SHEPHERD = GRADER_DIR / "shepherd.py"
+SWITCHES_VARIABLE = "GRADER_SANDBOX"
+SWITCHES = frozenset({"nobwrap", "nouser"})
+
+UID_BASE = 64000
+UID_SLOTS = 64
+"""Worker uids are UID_BASE + slot; a uid with a passwd entry is skipped."""
+
+SHARED_WRITABLE_DIRS = ("/tmp", "/var/tmp", "/dev/shm", "/run/lock", "/dev/mqueue")
+"""World-writable places where a worker without namespaces could leave files."""
+
+SWEEP_SECONDS = 2.0
+
+PROBE = "import sys; sys.path.insert(0, sys.argv[1]); import numpy"
+"""What the probe of a planned sandbox runs: Python and NumPy, as the worker would."""
 
 
 @dataclass(frozen=True)
 class Limits:
-    """Per-worker resource limits; the defaults fit Gradescope's 768 MB container."""
+    """Resource limits of one worker; the defaults fit Gradescope's 768 MB container.
 
-    cpu_seconds: int = 120
+    docs/isolation.md has the measurements behind the defaults.
+    """
+
+    cpu_seconds: int = 60
     """CPU time of one worker over its whole life (each item also has a wall-clock limit)."""
-    memory_bytes: int = 512 << 20
-    """Address space of the worker; NumPy and a homework's arrays need far less."""
-    processes: int = 64
-    """Processes and threads of the unprivileged user (only enforced for non-root)."""
+    memory_bytes: int = 384 << 20
+    """Address space of the worker: NumPy needs about 140 MB of it, the homework little more."""
+    processes: int = 1
+    """Tasks of the worker's uid: 1 is the worker alone (no fork, no thread)."""
     open_files: int = 64
     file_bytes: int = 8 << 20
     """Largest file the worker may write."""
@@ -48,19 +78,25 @@ class Limits:
 
 @dataclass
 class Isolation:
-    """Which layers held for a worker, for results.json and `grade -v`."""
+    """Which layers held for a submission's workers, for results.json and `grade -v`."""
 
     process_split: bool = True
     resource_limits: bool = False
     unprivileged_user: bool = False
     namespaces: bool = False
+    import_policy: bool = True
+    worker_uid: int | None = None
+    limits: dict = field(default_factory=dict)
+    """The limits the worker reported having set on itself."""
     notes: list[str] = field(default_factory=list)
 
     @property
     def level(self) -> str:
-        """A short name for the CSV and the report: full, user, limits or process."""
+        """full, namespaces, user, limits or process (the layers that held, in one word)."""
         if self.namespaces and self.unprivileged_user:
             return "full"
+        if self.namespaces:
+            return "namespaces"
         if self.unprivileged_user:
             return "user"
         if self.resource_limits:
@@ -68,37 +104,40 @@ class Isolation:
         return "process"
 
     def describe(self) -> dict:
-        return {
-            "level": self.level,
-            "process_split": self.process_split,
-            "resource_limits": self.resource_limits,
-            "unprivileged_user": self.unprivileged_user,
-            "namespaces": self.namespaces,
-            "notes": list(self.notes),
-        }
+        return {"level": self.level, **asdict(self)}
 
 
 class Sandbox:
     """A scratch folder for one submission, and the command that starts its workers.
 
-    The scratch folder holds the submission's private copy, the worker's files and a
-    `pylib` folder that exposes NumPy alone, so that nothing else installed beside the
-    grader (torch included) can be imported by student code.
+    The scratch folder holds the submission's private copy, the worker's two files, a
+    `pylib` folder that exposes NumPy alone (nothing else installed beside the grader,
+    torch included, is on the worker's path), and an empty HOME and temp dir.
     """
 
     def __init__(self, submission_root: Path, limits: Limits | None = None, isolate: bool = True):
         self.limits = limits or Limits()
+        self.isolate = isolate
+        self.isolation = Isolation(resource_limits=isolate)
+        self.account: WorkerAccount | None = None
+        self.bwrap: str | None = None
+        self.python = os.path.realpath(sys.executable)
+        self.setpriv = shutil.which("setpriv")
         self.scratch = Path(tempfile.mkdtemp(prefix="mytorch-grade-"))
-        self.submission = self.scratch / "submission"
-        shutil.copytree(submission_root, self.submission, symlinks=False)
-        self.isolation = Isolation()
-        self._prepare_files()
-        self._plan(isolate)
+        try:
+            self.submission = self.scratch / "submission"
+            shutil.copytree(submission_root, self.submission, symlinks=False)
+            self._prepare_files()
+            if isolate:
+                self._plan()
+        except BaseException:
+            self.cleanup()
+            raise
 
     def _prepare_files(self) -> None:
         (self.scratch / "grader").mkdir()
         for name in WORKER_FILES:
-            shutil.copy2(Path(__file__).with_name(name), self.scratch / "grader" / name)
+            shutil.copy2(GRADER_DIR / name, self.scratch / "grader" / name)
         self.pylib = self.scratch / "pylib"
         self.pylib.mkdir()
         self.numpy_dirs = _numpy_dirs()
@@ -108,36 +147,106 @@ class Sandbox:
             (self.scratch / writable).mkdir()
         os.chmod(self.scratch, 0o755)
 
-    def _plan(self, isolate: bool) -> None:
-        is_root = os.geteuid() == 0
-        self.use_user = isolate and is_root and shutil.which("setpriv") is not None
-        self.bwrap = shutil.which("bwrap") if isolate else None
-        if self.bwrap and not _bwrap_works(self.bwrap):
-            self.isolation.notes.append("bubblewrap is installed but refused to start")
-            self.bwrap = None
-        if isolate and not self.bwrap:
-            self.isolation.notes.append("no namespaces: bubblewrap is missing or refused")
-        if isolate and not is_root:
-            self.isolation.notes.append("not root: the worker runs as the grader's own user")
-        if self.use_user:
-            for path in (self.scratch / "home", self.scratch / "tmp", self.submission):
-                _chown_tree(path, UNPRIVILEGED_UID)
-        self.isolation.unprivileged_user = self.use_user
+    # -- which layers hold here ---------------------------------------------------------
+
+    def _plan(self) -> None:
+        """Choose the layers, probe that the worker starts behind them, note what fell."""
+        switches = _switches()
+        notes = self.isolation.notes
+        if os.geteuid() != 0:
+            notes.append(f"not root: the worker runs as the grader's own user (uid {os.getuid()})")
+        elif "nouser" in switches:
+            notes.append(f"{SWITCHES_VARIABLE} turned the user switch off")
+        elif self.setpriv is None:
+            notes.append("no user switch: setpriv (util-linux) is not installed")
+        else:
+            self.account = WorkerAccount.acquire()
+            if self.account is None:
+                notes.append(f"no free worker uid in {UID_BASE}..{UID_BASE + UID_SLOTS - 1}")
+            else:
+                self._hand_over(self.account.uid)
+
+        if "nobwrap" in switches:
+            notes.append(f"{SWITCHES_VARIABLE} turned namespaces (bubblewrap) off")
+        elif shutil.which("bwrap") is None:
+            notes.append("no namespaces: bubblewrap (bwrap) is not installed")
+        else:
+            self.bwrap = shutil.which("bwrap")
+            refusal = self._probe()
+            if refusal:
+                notes.append(f"no namespaces: bubblewrap refused to start ({refusal})")
+                self.bwrap = None
+
+        if self.account is not None and self.bwrap is None:
+            refusal = self._probe()
+            if refusal:
+                notes.append(
+                    f"no user switch: uid {self.account.uid} cannot run Python ({refusal})"
+                )
+                self._hand_over(os.getuid())
+                self.account.release()
+                self.account = None
+
+        if self.bwrap is None:
+            notes += _visible_secrets()
+        self.isolation.unprivileged_user = self.account is not None
         self.isolation.namespaces = self.bwrap is not None
-        self.isolation.resource_limits = isolate
-        self.isolate = isolate
+        self.isolation.worker_uid = self.account.uid if self.account else os.getuid()
+        _warn_once(self.isolation)
+
+    def _hand_over(self, uid: int) -> None:
+        """Give the worker's uid its writable dirs; keep other workers out of the scratch."""
+        for path in (self.scratch / "home", self.scratch / "tmp", self.submission):
+            _chown_tree(path, uid)
+        os.chown(self.scratch, os.getuid(), uid)
+        os.chmod(self.scratch, 0o750 if uid != os.getuid() else 0o755)
+
+    def _probe(self) -> str | None:
+        """Start Python and NumPy behind the planned layers; None if it worked, else why not."""
+        key = (self.bwrap, self.account is not None, self.python, tuple(self.numpy_dirs))
+        if key not in _PROBED:
+            pylib = "/sandbox/pylib" if self.bwrap else str(self.pylib)
+            argv = self._wrap([self.python, "-I", "-S", "-c", PROBE, pylib])
+            try:
+                done = subprocess.run(
+                    argv,
+                    capture_output=True,
+                    timeout=30,
+                    env=self.environment(),
+                    cwd=self.working_directory(),
+                )
+                failed = done.returncode != 0
+                reason = _first_line(done.stderr) or f"exit status {done.returncode}"
+            except (OSError, subprocess.TimeoutExpired) as error:
+                failed, reason = True, str(error)
+            _PROBED[key] = reason if failed else None
+        return _PROBED[key]
+
+    # -- the worker's command -----------------------------------------------------------
 
     def command(self, request_fd: int, reply_fd: int) -> list[str]:
-        """The argv that starts a worker reading requests on `request_fd`."""
-        python = os.path.realpath(sys.executable)
-        if not self.bwrap:
-            worker = str(self.scratch / "grader" / "worker.py")
-            argv = [python, "-I", "-S", worker, str(request_fd), str(reply_fd)]
-            argv += [str(self.submission), str(self.pylib)]
-            return self._drop_privileges() + argv
+        """The argv that starts a worker (behind its shepherd) reading `request_fd`."""
+        inside = Path("/sandbox") if self.bwrap else self.scratch
+        worker = [self.python, "-I", "-S", str(inside / "grader" / "worker.py")]
+        worker += [str(request_fd), str(reply_fd)]
+        worker += [str(inside / "submission"), str(inside / "pylib"), self._limits_argument()]
+        shepherd = [self.python, "-I", "-S", str(SHEPHERD), str(os.getpid())]
+        return shepherd + self._wrap(worker)
 
+    def _limits_argument(self) -> str:
+        return json.dumps(asdict(self.limits) if self.isolate else {})
+
+    def _wrap(self, argv: list[str]) -> list[str]:
+        """`argv` behind the namespaces and the user switch that are planned."""
+        return self._namespaces() + self._drop_privileges() + argv
+
+    def _namespaces(self) -> list[str]:
+        if not self.bwrap:
+            return []
         argv = [self.bwrap, "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts"]
         argv += ["--unshare-cgroup-try", "--die-with-parent", "--new-session"]
+        if os.geteuid() == 0 and self.account is None:
+            argv += ["--cap-drop", "ALL"]
         argv += ["--perms", "0755", "--dir", "/sandbox"]
         for system_dir in ("/usr", "/etc/alternatives", "/etc/ld.so.cache"):
             if os.path.exists(system_dir):
@@ -145,9 +254,12 @@ class Sandbox:
         for link in ("lib", "lib64", "bin", "sbin"):
             if os.path.islink(f"/{link}"):
                 argv += ["--symlink", os.readlink(f"/{link}"), f"/{link}"]
+        for packages in _site_packages_under_usr():
+            argv += ["--tmpfs", packages]
         prefix = os.path.realpath(sys.base_prefix)
-        if not prefix.startswith("/usr"):
+        if not prefix.startswith("/usr/"):
             argv += _ro_bind_with_parents(prefix)
+            argv += ["--tmpfs", _site_packages_of(prefix)]
         argv += ["--perms", "0755", "--dir", "/sandbox/pylib"]
         for directory in self.numpy_dirs:
             argv += ["--ro-bind", str(directory), f"/sandbox/pylib/{directory.name}"]
@@ -156,16 +268,14 @@ class Sandbox:
         argv += ["--bind", str(self.scratch / "home"), "/sandbox/home"]
         argv += ["--bind", str(self.scratch / "tmp"), "/tmp"]
         argv += ["--proc", "/proc", "--dev", "/dev", "--chdir", "/sandbox/submission"]
-        argv += ["--"] + self._drop_privileges()
-        argv += [python, "-I", "-S", "/sandbox/grader/worker.py", str(request_fd)]
-        argv += [str(reply_fd), "/sandbox/submission", "/sandbox/pylib"]
-        return argv
+        return argv + ["--"]
 
     def _drop_privileges(self) -> list[str]:
-        if not self.use_user:
+        if self.account is None:
             return []
-        uid = str(UNPRIVILEGED_UID)
-        return ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups"]
+        uid = str(self.account.uid)
+        argv = [self.setpriv, f"--reuid={uid}", f"--regid={uid}", "--clear-groups"]
+        return argv + ["--no-new-privs", "--inh-caps=-all", "--bounding-set=-all", "--"]
 
     def environment(self) -> dict[str, str]:
         """The worker's whole environment: nothing of the grader's leaks in."""
@@ -186,21 +296,89 @@ class Sandbox:
     def working_directory(self) -> str:
         return str(self.submission)
 
-    def apply_limits(self) -> None:
-        """Runs in the child between fork and exec: set the rlimits."""
-        if not self.isolate:
-            return
-        limits = self.limits
-        resource.setrlimit(resource.RLIMIT_CPU, (limits.cpu_seconds, limits.cpu_seconds))
-        resource.setrlimit(resource.RLIMIT_AS, (limits.memory_bytes, limits.memory_bytes))
-        resource.setrlimit(resource.RLIMIT_NOFILE, (limits.open_files, limits.open_files))
-        resource.setrlimit(resource.RLIMIT_FSIZE, (limits.file_bytes, limits.file_bytes))
-        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-        if self.use_user or os.geteuid() != 0:
-            resource.setrlimit(resource.RLIMIT_NPROC, (limits.processes, limits.processes))
+    # -- leaving nothing behind ---------------------------------------------------------
+
+    def sweep(self) -> None:
+        """Kill every process of the worker's own uid (none may outlive its worker)."""
+        if self.account is not None:
+            left = _kill_processes_of(self.account.uid)
+            if left:
+                log.warning("processes of worker uid %d survived: %s", self.account.uid, left)
 
     def cleanup(self) -> None:
-        shutil.rmtree(self.scratch, ignore_errors=True)
+        """Kill what is left of the workers, remove their files, free the uid."""
+        if self.account is not None:
+            self.sweep()
+            _remove_files_of(self.account.uid)
+            self.account.release()
+            self.account = None
+        _remove_tree(self.scratch)
+
+
+@dataclass
+class WorkerAccount:
+    """A worker uid held by this grading process (an flock), so no other grader uses it."""
+
+    uid: int
+    lock_fd: int
+
+    @classmethod
+    def acquire(cls) -> "WorkerAccount | None":
+        """The first free uid of the range, swept clean of a previous grader's leftovers."""
+        lock_dir = _lock_dir()
+        if lock_dir is None:
+            return None
+        for slot in range(UID_SLOTS):
+            uid = UID_BASE + slot
+            if _has_passwd_entry(uid):
+                continue
+            fd = os.open(lock_dir / f"uid-{uid}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                continue
+            _kill_processes_of(uid)
+            _remove_files_of(uid)
+            return cls(uid, fd)
+        return None
+
+    def release(self) -> None:
+        os.close(self.lock_fd)
+
+
+# -- helpers ----------------------------------------------------------------------------
+
+_PROBED: dict[tuple, str | None] = {}
+_WARNED: set[str] = set()
+
+
+def _switches() -> set[str]:
+    text = os.environ.get(SWITCHES_VARIABLE, "")
+    switches = {word.strip() for word in text.split(",") if word.strip()}
+    unknown = switches - SWITCHES
+    if unknown:
+        log.warning(
+            "%s=%s: ignoring %s (known: %s)",
+            SWITCHES_VARIABLE,
+            text,
+            ", ".join(sorted(unknown)),
+            ", ".join(sorted(SWITCHES)),
+        )
+    return switches & SWITCHES
+
+
+def _warn_once(isolation: Isolation) -> None:
+    """One warning per process and level when the worker is less isolated than it could be."""
+    if isolation.level == "full" or isolation.level in _WARNED:
+        return
+    _WARNED.add(isolation.level)
+    log.warning(
+        "isolation level %r, not 'full': %s. A hostile submission can do more here; "
+        "see docs/isolation.md",
+        isolation.level,
+        "; ".join(isolation.notes),
+    )
 
 
 def _numpy_dirs() -> list[Path]:
@@ -208,6 +386,20 @@ def _numpy_dirs() -> list[Path]:
     package = Path(np.__file__).resolve().parent
     libs = package.with_name("numpy.libs")
     return [package] + ([libs] if libs.is_dir() else [])
+
+
+def _site_packages_of(prefix: str) -> str:
+    version = f"python{sys.version_info.major}.{sys.version_info.minor}"
+    return os.path.join(prefix, "lib", version, "site-packages")
+
+
+def _site_packages_under_usr() -> list[str]:
+    """Package folders of the system's Pythons: hidden, so the worker sees only the stdlib."""
+    found = []
+    for pattern in ("lib/python3*/site-packages", "lib/python3*/dist-packages"):
+        for base in (Path("/usr"), Path("/usr/local")):
+            found += [str(path) for path in base.glob(pattern) if path.is_dir()]
+    return sorted(found)
 
 
 def _ro_bind_with_parents(path: str) -> list[str]:
@@ -226,23 +418,115 @@ def _chown_tree(root: Path, uid: int) -> None:
             os.chown(os.path.join(directory, name), uid, uid)
 
 
-_BWRAP_CHECKED: dict[str, bool] = {}
+def _first_line(stderr: bytes) -> str:
+    lines = stderr.decode("utf-8", "replace").strip().splitlines()
+    return lines[-1][:200] if lines else ""
 
 
-def _bwrap_works(bwrap: str) -> bool:
-    """Whether bubblewrap can make its namespaces here (not in every container)."""
-    if bwrap not in _BWRAP_CHECKED:
-        probe = [bwrap, "--unshare-pid", "--unshare-net", "--ro-bind", "/", "/", "true"]
+def _visible_secrets() -> list[str]:
+    """Notes for grader files that a worker without namespaces could read."""
+    notes = []
+    for path in (GRADER_DIR.parent / "fixtures", GRADER_DIR.parent / "reference"):
+        if path.exists() and _readable_by_others(path):
+            notes.append(f"without namespaces the worker can read {path} (chmod -R o-rwx it)")
+    return notes
+
+
+def _readable_by_others(path: Path) -> bool:
+    """Whether a user with no relation to the owner can list `path` (and reach it)."""
+    path = path.resolve()
+    for parent in path.parents:
+        if not os.stat(parent).st_mode & stat.S_IXOTH:
+            return False
+    return bool(os.stat(path).st_mode & stat.S_IROTH)
+
+
+def _has_passwd_entry(uid: int) -> bool:
+    try:
+        pwd.getpwuid(uid)
+    except KeyError:
+        return False
+    return True
+
+
+def _lock_dir() -> Path | None:
+    """A root-only folder for the uid locks, shared by every grader on the machine."""
+    lock_dir = Path(tempfile.gettempdir()) / "mytorch-grader-uids"
+    try:
+        lock_dir.mkdir(mode=0o700, exist_ok=True)
+        info = os.lstat(lock_dir)
+    except OSError as error:
+        log.warning("cannot use %s for worker uid locks: %s", lock_dir, error)
+        return None
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != 0 or info.st_mode & 0o077:
+        log.warning("%s is not a root-only folder; the worker will not switch user", lock_dir)
+        return None
+    return lock_dir
+
+
+def processes_of(uid: int) -> list[int]:
+    """Every process whose real uid is `uid` (zombies included)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
         try:
-            done = subprocess.run(probe, capture_output=True, timeout=10)
-            _BWRAP_CHECKED[bwrap] = done.returncode == 0
-        except (OSError, subprocess.TimeoutExpired):
-            _BWRAP_CHECKED[bwrap] = False
-        if not _BWRAP_CHECKED[bwrap]:
-            log.warning("bubblewrap refused to start; workers run without namespaces")
-    return _BWRAP_CHECKED[bwrap]
+            with open(f"/proc/{entry}/status") as status:
+                for line in status:
+                    if line.startswith("Uid:"):
+                        if int(line.split()[1]) == uid:
+                            found.append(int(entry))
+                        break
+        except OSError:
+            continue
+    return found
 
 
-def platform_paths() -> dict[str, str]:
-    """Where this Python keeps its standard library (for `grade -v`)."""
-    return {"stdlib": sysconfig.get_paths()["stdlib"], "prefix": sys.base_prefix}
+def _kill_processes_of(uid: int) -> list[int]:
+    """SIGKILL every process of `uid` until none is left; return those that would not go."""
+    deadline = time.monotonic() + SWEEP_SECONDS
+    while True:
+        left = processes_of(uid)
+        if not left or time.monotonic() > deadline:
+            return left
+        for pid in left:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        time.sleep(0.005)
+
+
+def _remove_files_of(uid: int) -> None:
+    """Remove what `uid` left in the world-writable folders (never following a link)."""
+    for directory in {*SHARED_WRITABLE_DIRS, tempfile.gettempdir()}:
+        try:
+            entries = list(os.scandir(directory))
+        except OSError:
+            continue
+        for entry in entries:
+            try:
+                if entry.stat(follow_symlinks=False).st_uid != uid:
+                    continue
+                if entry.is_dir(follow_symlinks=False):
+                    _remove_tree(Path(entry.path))
+                else:
+                    os.unlink(entry.path)
+            except OSError as error:
+                log.warning("could not remove %s left by worker uid %d: %s", entry.path, uid, error)
+
+
+def _remove_tree(root: Path) -> None:
+    """Remove a folder even where a worker took the write permission off its own dirs."""
+
+    def make_writable_and_retry(function, path, excinfo):
+        parent = os.path.dirname(path)
+        try:
+            os.chmod(parent, 0o700)
+            if os.path.isdir(path) and not os.path.islink(path):
+                os.chmod(path, 0o700)
+            function(path)
+        except OSError:
+            pass
+
+    shutil.rmtree(root, onerror=make_writable_and_retry)

@@ -3,7 +3,11 @@
 Nothing here imports or unpickles student code. A `Remote` is only a number that names an
 object inside the worker; calling a method sends a frame and reads one back. When the
 worker hangs, crashes or sends garbage it is killed, the call fails with `WorkerLost`, and
-the next call starts a fresh worker (the student's package imported again).
+the next call starts a fresh worker (the student's package imported again). Every rubric
+item also starts with a fresh worker, so nothing one item's code did survives into the
+next. Whatever the worker sends is treated as hostile: strings are clipped, stand-in
+arithmetic is done only for the stand-ins the grader put in place, and a module whose
+import ends or hangs the worker is left out of the next worker's import.
 """
 
 import logging
@@ -34,6 +38,15 @@ PACKAGES = {
 
 OUTPUT_KEPT_BYTES = 16 << 10
 START_SECONDS = 20.0
+"""Until a new worker says it is ready (Python, NumPy and the limits set); not an item's time."""
+STOP_SECONDS = 2.0
+"""How long the shepherd gets to end everything below it before its group is killed."""
+MAX_TEXT = 2000
+"""Longest string from the worker kept in a message (student text goes into results.json)."""
+REFUSED_CALLBACK = (
+    "the grader computes Linear and activation results only for the stand-ins it put into "
+    "the object under test"
+)
 
 
 class StudentError(Exception):
@@ -81,7 +94,7 @@ class Output:
 
 
 class WorkerProcess:
-    """One running worker: its process group, its two pipes and its output."""
+    """One running worker behind its shepherd: its process group, pipes and output."""
 
     def __init__(self, sandbox: Sandbox, output: Output):
         request_read, self.request_fd = os.pipe()
@@ -97,30 +110,51 @@ class WorkerProcess:
                 cwd=sandbox.working_directory(),
                 env=sandbox.environment(),
                 start_new_session=True,
-                preexec_fn=sandbox.apply_limits,
             )
         finally:
             for fd in (request_read, reply_write, output_write):
                 os.close(fd)
+        self.sandbox = sandbox
+        self.importing: str | None = None
+        """The module the worker last said it was about to import."""
         self.drain = threading.Thread(target=_drain, args=(output_read, output), daemon=True)
         self.drain.start()
+
+    def wait_ready(self, deadline: float) -> dict:
+        """The worker's first frame, sent before any student code ran: the limits it set."""
+        header, _ = wire.read_frame(self.reply_fd, deadline)
+        if header.get("kind") != "ready":
+            raise wire.WireError("the worker did not say it was ready")
+        return header
 
     def exchange(self, header, arrays, deadline, on_callback):
         """Send a request and return its result, serving the stand-ins' callbacks meanwhile."""
         wire.write_frame(self.request_fd, header, arrays, deadline)
         while True:
             reply, reply_arrays = wire.read_frame(self.reply_fd, deadline)
-            if reply.get("kind") != "callback":
+            kind = reply.get("kind")
+            if kind == "progress":
+                self.importing = _clip(reply.get("module"))
+                continue
+            if kind != "callback":
                 return reply, reply_arrays
             answer, answer_arrays = on_callback(reply, reply_arrays)
             wire.write_frame(self.request_fd, answer, answer_arrays, deadline)
 
     def stop(self) -> str:
-        """Kill the whole process group; return how the worker ended, in words."""
-        if self.process.poll() is None:
+        """End the worker and everything it started; return how the worker ended, in words.
+
+        The shepherd, sent SIGTERM, kills and reaps everything below it and exits the way
+        the worker did. If it does not (it was killed itself), its process group is
+        killed; with a uid of the worker's own, every process of that uid is killed too.
+        """
+        pid = self.process.pid
+        if self.process.returncode is None:
+            os.kill(pid, signal.SIGTERM)
+            _wait_for_exit(pid, STOP_SECONDS)
             try:
-                os.killpg(self.process.pid, signal.SIGKILL)
-            except ProcessLookupError:
+                os.killpg(pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
                 pass
         code = self.process.wait()
         for fd in (self.request_fd, self.reply_fd):
@@ -128,6 +162,7 @@ class WorkerProcess:
                 os.close(fd)
             except OSError:
                 pass
+        self.sandbox.sweep()
         self.drain.join(timeout=2)
         return _describe_exit(code)
 
@@ -140,14 +175,25 @@ class Session:
         self.output = Output()
         self.worker: WorkerProcess | None = None
         self.generation = 0
+        self.time_limit = START_SECONDS
         self.deadline = time.monotonic() + START_SECONDS
         self.imports: dict = {}
         self.stand_ins = stand_ins.Registry()
         self.exits: list[str] = []
+        self.blocked: dict[str, str] = {}
+        """Modules whose import ended or hung a worker, and why; later workers skip them."""
+        self.start_failure: str | None = None
 
     # -- lifetime -----------------------------------------------------------------------
 
     def set_deadline(self, seconds: float) -> None:
+        """Start a rubric item: a fresh worker for it, and `seconds` of wall-clock time.
+
+        The time a worker takes to start and import the submission is not counted.
+        """
+        self.close()
+        self.start_failure = None
+        self.time_limit = seconds
         self.deadline = time.monotonic() + seconds
 
     def close(self) -> None:
@@ -159,20 +205,67 @@ class Session:
     def _ensure_worker(self) -> None:
         if self.worker is not None:
             return
-        self.worker = WorkerProcess(self.sandbox, self.output)
+        if self.start_failure is not None:
+            raise WorkerLost(self.start_failure)
+        started = time.monotonic()
+        try:
+            self.imports = self._start_and_import()
+        except WorkerLost as lost:
+            self.start_failure = str(lost)
+            raise
+        finally:
+            self.deadline += time.monotonic() - started
+
+    def _start_and_import(self) -> dict:
+        """Start a worker and import the submission into it.
+
+        A module whose import ends or hangs the worker is blocked, and the import is tried
+        again in a fresh worker without it, so that it costs only the items that need it.
+        """
+        names = set(PACKAGES) | {module for modules in PACKAGES.values() for module in modules}
+        while True:
+            self._start_worker()
+            header = {"op": "import", "packages": PACKAGES, "blocked": self.blocked}
+            deadline = time.monotonic() + self.time_limit
+            try:
+                reply, _ = self.worker.exchange(header, [], deadline, _refuse_callback)
+                return _import_status(reply, names)
+            except wire.WireError as error:
+                culprit = self.worker.importing
+                timed_out = isinstance(error, wire.WireTimeout)
+                ended = self._lose_worker()
+            if culprit not in names or culprit in self.blocked:
+                raise WorkerLost(f"the worker {ended} while importing the submission")
+            if timed_out:
+                self.blocked[culprit] = f"importing {culprit} did not finish within the time limit"
+            else:
+                self.blocked[culprit] = f"importing {culprit} ended the worker (it {ended})"
+            log.info("blocked %s: %s", culprit, self.blocked[culprit])
+
+    def _start_worker(self) -> None:
+        worker = WorkerProcess(self.sandbox, self.output)
+        try:
+            ready = worker.wait_ready(time.monotonic() + START_SECONDS)
+        except wire.WireError as error:
+            ended = worker.stop()
+            self.exits.append(ended)
+            raise WorkerLost(f"the worker could not start: it {ended} ({error})") from None
+        limits = ready.get("limits")
+        if isinstance(limits, dict):
+            self.sandbox.isolation.limits = {str(key): value for key, value in limits.items()}
+        self.worker = worker
         self.generation += 1
         self.stand_ins = stand_ins.Registry()
-        self.imports = self._request({"op": "import", "packages": PACKAGES})
 
     # -- requests -----------------------------------------------------------------------
 
-    def _request(self, header: dict, arrays=()):
+    def _request(self, header: dict, arrays=(), stand_ins: bool = False):
+        """Send one request; with `stand_ins`, answer the stand-ins' callbacks it makes."""
         self._ensure_worker()
         worker = self.worker
+        on_callback = self.stand_ins.answer if stand_ins else _refuse_callback
         try:
-            reply, reply_arrays = worker.exchange(
-                header, list(arrays), self.deadline, self.stand_ins.answer
-            )
+            reply, reply_arrays = worker.exchange(header, list(arrays), self.deadline, on_callback)
         except wire.WireTimeout:
             ended = self._lose_worker()
             raise WorkerLost(f"did not finish within the time limit (worker {ended})") from None
@@ -181,22 +274,26 @@ class Session:
             raise WorkerLost(f"the worker {ended} ({error})") from None
 
         if not reply.get("ok"):
-            error = reply.get("error") or {}
-            raise StudentError(
-                str(error.get("message", "failed")), error.get("where"), error.get("type", "")
-            )
-        return self._decode(reply.get("result"), reply_arrays)
+            error = _error_fields(reply.get("error"))
+            raise StudentError(error["message"], error["where"], error["type"])
+        return self._decode(reply.get("result"), reply_arrays, stand_ins)
 
-    def _decode(self, value, arrays):
-        """Turn a result header back into arrays, Remotes and plain values."""
+    def _decode(self, value, arrays, stand_ins: bool = False):
+        """Turn a result header back into arrays, Remotes and plain (clipped) values."""
         if isinstance(value, dict) and set(value) == {"array"}:
             return _checked_array(arrays, value["array"])
         if isinstance(value, dict) and set(value) == {"ref", "type"}:
-            return Remote(self, value["ref"], str(value["type"]), self.generation)
+            remote = Remote(self, value["ref"], _clip(value["type"]), self.generation)
+            remote.stand_ins = stand_ins
+            return remote
         if isinstance(value, dict):
-            return {key: self._decode(item, arrays) for key, item in value.items()}
+            return {
+                _clip(key): self._decode(item, arrays, stand_ins) for key, item in value.items()
+            }
         if isinstance(value, list):
-            return [self._decode(item, arrays) for item in value]
+            return [self._decode(item, arrays, stand_ins) for item in value]
+        if isinstance(value, str):
+            return _clip(value)
         return value
 
     def _lose_worker(self) -> str:
@@ -218,14 +315,14 @@ class Session:
         """
         encoded, arrays = _encode_args(args)
         header = {"op": "new", "target": list(targets), "args": encoded, "stand_ins": stand_ins}
-        made = self._request(header, arrays)
+        made = self._request(header, arrays, stand_ins or _has_stand_ins(args))
         if not isinstance(made, Remote):
             raise StudentError(f"{targets[0]}(...) did not return an object")
         return made
 
     def stand_in(self, kind: str, **attributes) -> "Remote":
         """A worker-side stand-in: "holder", "linear" or an activation kind such as "relu"."""
-        made = self._request({"op": "stand_in", "kind": kind})
+        made = self._request({"op": "stand_in", "kind": kind}, stand_ins=True)
         for name, value in attributes.items():
             made.set(name, value)
         return made
@@ -265,6 +362,9 @@ class Remote:
         self.ref = ref
         self.type_name = type_name
         self.generation = generation
+        self.stand_ins = False
+        """Whether the grader put stand-ins into (or made) this object: only its calls get
+        stand-in arithmetic, so student code cannot use the stand-ins as an oracle."""
 
     def _header(self, op: str, **fields) -> dict:
         if self.generation != self.session.generation:
@@ -273,17 +373,21 @@ class Remote:
 
     def get(self, path: str):
         """An attribute (dotted, with list indices: "layers.0.W"): array, None or Remote."""
-        return self.session._request(self._header("get", path=path))
+        return self.session._request(self._header("get", path=path), stand_ins=self.stand_ins)
 
     def set(self, path: str, value) -> None:
         encoded, arrays = _encode_args([value])
+        self.stand_ins = self.stand_ins or _has_stand_ins([value])
         self.session._request(self._header("set", path=path, value=encoded[0]), arrays)
 
     def call(self, method: str, *args, path: str = "", echo: bool = False):
         """Call a method; with `echo`, also return the arguments as they were afterwards."""
         encoded, arrays = _encode_args(args)
         header = self._header("call", path=path, method=method, args=encoded, echo=echo)
-        result = self.session._request(header, arrays)
+        stand_ins = self.stand_ins or _has_stand_ins(args)
+        result = self.session._request(header, arrays, stand_ins)
+        if not isinstance(result, dict) or not {"value", "args"} <= set(result):
+            raise StudentError("the worker's answer to a call was malformed")
         return (result["value"], result["args"]) if echo else result["value"]
 
     def describe(self, path: str = "") -> dict:
@@ -314,6 +418,65 @@ def _encode_args(values, offset: int = 0) -> tuple[list, list[np.ndarray]]:
     return [encode(value) for value in values], arrays
 
 
+def _has_stand_ins(values) -> bool:
+    """Whether any of `values` (lists searched) is a Remote that holds the grader's stand-ins."""
+    for value in values:
+        if isinstance(value, Remote) and value.stand_ins:
+            return True
+        if isinstance(value, (list, tuple)) and _has_stand_ins(value):
+            return True
+    return False
+
+
+def _refuse_callback(header: dict, arrays: list) -> tuple[dict, list]:
+    """The answer to a callback from code the grader gave no stand-ins to."""
+    return {"kind": "reply", "ok": False, "error": REFUSED_CALLBACK}, []
+
+
+def _clip(text, limit: int = MAX_TEXT) -> str:
+    text = str(text)
+    return text if len(text) <= limit else text[:limit] + " ..."
+
+
+def _error_fields(error) -> dict:
+    """The type, message and place of a worker's error report, as short strings."""
+    error = error if isinstance(error, dict) else {}
+    where = error.get("where")
+    return {
+        "type": _clip(error.get("type", ""), 100),
+        "message": _clip(error.get("message", "failed")),
+        "where": _clip(where, 300) if where else None,
+    }
+
+
+def _import_status(reply: dict, names: set[str]) -> dict:
+    """The worker's import report, reduced to the submission's known module names."""
+    result = reply.get("result") if reply.get("ok") else None
+    result = result if isinstance(result, dict) else {}
+    status = {}
+    for name in names:
+        entry = result.get(name)
+        entry = entry if isinstance(entry, dict) else {}
+        if entry.get("ok") is True:
+            status[name] = {"ok": True}
+        else:
+            fallback = {"type": "ImportError", "message": f"{name} was not imported"}
+            status[name] = {"ok": False, "error": _error_fields(entry.get("error") or fallback)}
+    return status
+
+
+def _wait_for_exit(pid: int, seconds: float) -> None:
+    """Wait until the child `pid` has exited, without reaping it (its pid stays reserved)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            if os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None:
+                return
+        except ChildProcessError:
+            return
+        time.sleep(0.002)
+
+
 def _checked_array(arrays, index) -> np.ndarray:
     if not isinstance(index, int) or not 0 <= index < len(arrays):
         raise WorkerLost("the worker referred to an array it did not send")
@@ -333,6 +496,8 @@ def _drain(fd: int, output: Output) -> None:
 def _describe_exit(code: int) -> str:
     if code is None:
         return "is still running"
+    if code == 127:
+        return "could not be started (exit status 127)"
     if code < 0:
         name = signal.Signals(-code).name
         reasons = {"SIGXCPU": " (CPU time limit)", "SIGXFSZ": " (file size limit)"}

@@ -2,7 +2,7 @@
 
 A frame is a `>I` length and a UTF-8 JSON header, then `header["n_arrays"]` arrays, each a
 `>Q` length and the bytes of `numpy.lib.format.write_array(..., allow_pickle=False)`.
-Pickles never cross: `read_array` refuses object arrays.
+Pickles never cross: object arrays are refused, and an array header must match its data.
 
 This module is imported on both sides of the trust boundary, so it may use only the
 standard library and NumPy.
@@ -10,6 +10,7 @@ standard library and NumPy.
 
 import io
 import json
+import math
 import os
 import select
 import struct
@@ -18,8 +19,10 @@ import time
 import numpy as np
 
 MAX_HEADER_BYTES = 1 << 20
-MAX_ARRAY_BYTES = 64 << 20
+MAX_ARRAY_BYTES = 16 << 20
 MAX_ARRAYS = 256
+MAX_FRAME_BYTES = 64 << 20
+"""All of a frame's arrays together: a hostile worker cannot make the grader hold more."""
 
 
 class WireError(Exception):
@@ -64,7 +67,7 @@ def read_frame(fd: int, deadline: float | None = None) -> tuple[dict, list[np.nd
         raise WireError(f"header of {header_length} bytes is over the limit")
     try:
         header = json.loads(_read_exact(fd, header_length, deadline))
-    except ValueError as error:
+    except (ValueError, RecursionError) as error:
         raise WireError("header is not valid JSON") from error
     if not isinstance(header, dict):
         raise WireError("header is not a JSON object")
@@ -72,20 +75,41 @@ def read_frame(fd: int, deadline: float | None = None) -> tuple[dict, list[np.nd
     n_arrays = header.get("n_arrays", 0)
     if not isinstance(n_arrays, int) or not 0 <= n_arrays <= MAX_ARRAYS:
         raise WireError(f"bad array count {n_arrays!r}")
-    arrays = []
+    arrays, frame_bytes = [], 0
     for _ in range(n_arrays):
         (array_length,) = struct.unpack(">Q", _read_exact(fd, 8, deadline))
-        if array_length > MAX_ARRAY_BYTES:
+        frame_bytes += array_length
+        if array_length > MAX_ARRAY_BYTES or frame_bytes > MAX_FRAME_BYTES:
             raise WireError(f"array of {array_length} bytes is over the limit")
         arrays.append(_decode_array(_read_exact(fd, array_length, deadline)))
     return header, arrays
 
 
 def _decode_array(data: bytes) -> np.ndarray:
+    """Parse one `.npy`: no objects, and the declared shape must fit the bytes that came.
+
+    (`np.lib.format.read_array` would allocate whatever shape the header declares before
+    finding out that the data is missing.)
+    """
+    stream = io.BytesIO(data)
     try:
-        return np.lib.format.read_array(io.BytesIO(data), allow_pickle=False)
-    except (ValueError, OSError, EOFError) as error:
+        version = np.lib.format.read_magic(stream)
+        if version == (1, 0):
+            shape, fortran_order, dtype = np.lib.format.read_array_header_1_0(stream)
+        elif version == (2, 0):
+            shape, fortran_order, dtype = np.lib.format.read_array_header_2_0(stream)
+        else:
+            raise ValueError(f"unsupported .npy version {version}")
+    except (ValueError, OSError, EOFError, SyntaxError) as error:
         raise WireError(f"malformed array: {error}") from error
+
+    if dtype.hasobject or dtype.itemsize == 0:
+        raise WireError(f"array of dtype {dtype} cannot cross the channel")
+    offset = stream.tell()
+    if math.prod(shape) * dtype.itemsize != len(data) - offset:
+        raise WireError(f"array of shape {shape} does not match its {len(data) - offset} bytes")
+    flat = np.frombuffer(data, dtype=dtype, offset=offset)
+    return flat.reshape(shape, order="F" if fortran_order else "C").copy()
 
 
 def _read_exact(fd: int, n_bytes: int, deadline: float | None) -> bytes:

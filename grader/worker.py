@@ -7,16 +7,51 @@ what they return. The stand-ins it offers (plain attribute holders, and Linear o
 activation stand-ins whose arithmetic is done by the grader through callbacks) let the
 grader test a student's SGD and MLP wiring without the student's other components.
 
-Usage: python -I -S worker.py REQUEST_FD REPLY_FD SUBMISSION_ROOT NUMPY_DIR
-(NUMPY_DIR is a folder that holds NumPy and nothing else importable.)
+Before anything of the student's runs, the worker sets its resource limits on itself (so
+that NumPy's import counts against them), installs the import policy (NumPy and the
+standard library only) and tells the grader it is ready, with the limits it set.
+
+Usage: python -I -S worker.py REQUEST_FD REPLY_FD SUBMISSION_ROOT NUMPY_DIR LIMITS
+(NUMPY_DIR is a folder that holds NumPy and nothing else importable; LIMITS is the JSON
+of grader.sandbox.Limits, or {} for none.)
 """
 
 import contextlib
 import importlib
+import json
 import os
+import resource
 import sys
 import traceback
 import types
+
+RLIMITS = {
+    "cpu_seconds": resource.RLIMIT_CPU,
+    "memory_bytes": resource.RLIMIT_AS,
+    "processes": resource.RLIMIT_NPROC,
+    "open_files": resource.RLIMIT_NOFILE,
+    "file_bytes": resource.RLIMIT_FSIZE,
+}
+
+
+def apply_limits(limits):
+    """Set each limit as soft and hard limit (CPU: SIGXCPU, then SIGKILL a second later)."""
+    applied = {}
+    for name, value in limits.items():
+        kind = RLIMITS[name]
+        hard = resource.getrlimit(kind)[1]
+        if hard != resource.RLIM_INFINITY:
+            value = min(value, hard)
+        extra = 1 if kind == resource.RLIMIT_CPU and value != hard else 0
+        resource.setrlimit(kind, (value, value + extra))
+        applied[name] = value
+    if limits:
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    return applied
+
+
+if __name__ == "__main__":
+    APPLIED_LIMITS = apply_limits(json.loads(sys.argv[5]))
 
 sys.path[:0] = [os.path.dirname(os.path.abspath(__file__))] + sys.argv[4:5]
 import numpy as np  # noqa: E402
@@ -28,6 +63,51 @@ ALLOWED_KINDS = "biuf"
 
 class StudentFailure(Exception):
     """A request could not be served because of what the student's code did."""
+
+
+class ImportPolicy:
+    """A meta-path finder: the submission's code may import NumPy and the standard library.
+
+    An import made by the submission's own code (any of its frames on the stack) of any
+    other top-level module fails with an ImportError that names the importing file and
+    line. Imports made by NumPy or the standard library for themselves are not judged. A
+    module the grader has `blocked` (its import ended or hung an earlier worker) fails
+    with the grader's reason, whoever imports it.
+    """
+
+    ALLOWED = frozenset(sys.stdlib_module_names) | {"numpy"}
+
+    def __init__(self, submission_root):
+        self.submission_root = submission_root
+        self.own_packages = {
+            entry.name for entry in os.scandir(submission_root) if entry.is_dir()
+        }
+        self.blocked = {}
+
+    def find_spec(self, name, path=None, target=None):
+        if name in self.blocked:
+            raise ImportError(self.blocked[name], name=name)
+        top = name.partition(".")[0]
+        if top in self.ALLOWED or top in self.own_packages:
+            return None
+        where = self.importer()
+        if where is None:
+            return None
+        raise ModuleNotFoundError(
+            f"{where} imports {top}, which this assignment does not allow "
+            "(only NumPy and the standard library)",
+            name=name,
+        )
+
+    def importer(self):
+        """File and line of the submission's innermost frame on the stack, if any."""
+        frame = sys._getframe(1)
+        while frame is not None:
+            path = os.path.realpath(frame.f_code.co_filename)
+            if path.startswith(self.submission_root + os.sep):
+                return f"{os.path.relpath(path, self.submission_root)}:{frame.f_lineno}"
+            frame = frame.f_back
+        return None
 
 
 class Holder:
@@ -138,6 +218,7 @@ class Worker:
         self.request_fd = request_fd
         self.reply_fd = reply_fd
         self.submission_root = os.path.realpath(submission_root)
+        self.policy = ImportPolicy(self.submission_root)
         self.objects = {}
         self.next_ref = 1
 
@@ -174,10 +255,15 @@ class Worker:
         `header["packages"]` maps a package to its modules, in import order. A broken
         package `__init__` or a broken sibling then costs only the modules it breaks: the
         package is replaced by a stub holding what its modules that did import define.
+        `header["blocked"]` maps the modules that ended or hung an earlier worker to the
+        reason; they are not imported again. Before each import the worker tells the grader
+        which module it is about to import, so that the grader can block the next culprit.
         """
+        self.policy.blocked = dict(header.get("blocked", {}))
         status = {}
         for package, modules in header["packages"].items():
             try:
+                self.announce(package)
                 importlib.import_module(package)
             except BaseException as error:  # noqa: BLE001 - SystemExit at import included
                 status[package] = {"ok": False, "error": self.describe_error(error)}
@@ -188,8 +274,12 @@ class Worker:
                 status[module] = self.try_import(module)
         return status
 
+    def announce(self, module):
+        wire.write_frame(self.reply_fd, {"kind": "progress", "module": module})
+
     def try_import(self, module):
         try:
+            self.announce(module)
             importlib.import_module(module)
         except BaseException as error:  # noqa: BLE001
             return {"ok": False, "error": self.describe_error(error)}
@@ -332,12 +422,12 @@ class Worker:
     def describe_error(self, error):
         """Type, message and the submission's own file and line where it happened."""
         where = None
-        if isinstance(error, SyntaxError) and error.filename:
-            where = self.relative(error.filename, error.lineno)
         for frame, line in traceback.walk_tb(error.__traceback__):
             located = self.relative(frame.f_code.co_filename, line)
             if located:
                 where = located
+        if isinstance(error, SyntaxError) and error.filename:
+            where = self.relative(error.filename, error.lineno) or where
         message = _clip(str(error))
         if isinstance(error, SystemExit):
             message = f"the submission called sys.exit({error.code!r})"
@@ -397,6 +487,9 @@ def main(argv):
     sys.path.insert(0, submission_root)
     sys.dont_write_bytecode = True
     _WORKER = Worker(request_fd, reply_fd, submission_root)
+    sys.meta_path.insert(0, _WORKER.policy)
+    ready = {"kind": "ready", "limits": APPLIED_LIMITS, "uid": os.getuid(), "pid": os.getpid()}
+    wire.write_frame(reply_fd, ready)
     _WORKER.serve()
 
 
