@@ -79,9 +79,7 @@ class ImportPolicy:
 
     def __init__(self, submission_root):
         self.submission_root = submission_root
-        self.own_packages = {
-            entry.name for entry in os.scandir(submission_root) if entry.is_dir()
-        }
+        self.own_packages = {entry.name for entry in os.scandir(submission_root) if entry.is_dir()}
         self.blocked = {}
 
     def find_spec(self, name, path=None, target=None):
