@@ -38,5 +38,11 @@ test: $(STAMP) sandbox-tools lint
 fixtures: $(STAMP)
 	$(BIN)/grade fixtures regenerate
 
+# `grade` against the in-process baseline, on this machine, then where grade's time goes
+# (README, "Benchmark"). Prints tables; asserts nothing. Run it on an otherwise idle machine.
+bench: $(STAMP) sandbox-tools
+	$(BIN)/python benchmarks/bench.py
+	$(BIN)/python benchmarks/phases.py
+
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -84,7 +84,7 @@ def plan(paths: list[Path], shard: Shard | None = None) -> list[Queued]:
     same way and the shards' results can be written into one folder. A missing path is
     the instructor's mistake and stops the run before anything is graded.
     """
-    unique_paths = list(dict.fromkeys(Path(path) for path in paths))
+    unique_paths = _without_repeats(paths)
     missing = [str(path) for path in unique_paths if not path.exists()]
     if missing:
         raise GraderError(
@@ -99,6 +99,16 @@ def plan(paths: list[Path], shard: Shard | None = None) -> list[Queued]:
     }
     selected = shard.select(unique_paths) if shard else unique_paths
     return [queued[path] for path in selected]
+
+
+def _without_repeats(paths: list[Path]) -> list[Path]:
+    """The paths in their order, each place on disk once (`a/b` and `a/../a/b` are one)."""
+    seen, unique = set(), []
+    for path in map(Path, paths):
+        if path.resolve() not in seen:
+            seen.add(path.resolve())
+            unique.append(path)
+    return unique
 
 
 def submission_names(paths: list[Path]) -> list[str]:
@@ -297,7 +307,9 @@ def summary(results: list[SubmissionResult], seconds: float | None = None) -> st
     lost = Counter(
         item.item.id for result in results for item in result.items if item.score < item.item.points
     )
-    common = ", ".join(f"{item} ({count})" for item, count in lost.most_common(5)) or "none"
+    order = {item.item.id: position for position, item in enumerate(results[0].items)}
+    most = sorted(lost.items(), key=lambda pair: (-pair[1], order.get(pair[0], len(order))))
+    common = ", ".join(f"{item} ({count})" for item, count in most[:5]) or "none"
     took = f" in {seconds:.1f} s" if seconds is not None else ""
     return (
         f"{len(results)} graded{took}: mean {statistics.fmean(totals):.2f}, "
