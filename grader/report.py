@@ -4,6 +4,7 @@ import csv
 import json
 import os
 import sys
+import tempfile
 from pathlib import Path
 
 from grader.rubric import Rubric
@@ -82,12 +83,22 @@ def _item_output(item_result) -> str:
 
 
 def write_json(path: Path, data: dict) -> None:
-    """Write atomically, so a reader never sees half a file."""
+    """Write atomically, so a reader never sees half a file.
+
+    The temporary file has a fresh random name (created with O_EXCL), so nothing planted
+    beside `path` beforehand (a symlink from a worker, say) can redirect the write.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.name + ".partial")
-    partial.write_text(json.dumps(data, indent=2) + "\n")
-    os.replace(partial, path)
+    fd, partial = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as stream:
+            stream.write(json.dumps(data, indent=2) + "\n")
+        os.chmod(partial, 0o644)
+        os.replace(partial, path)
+    except BaseException:
+        Path(partial).unlink(missing_ok=True)
+        raise
 
 
 def write_csv(path: Path, results: list[SubmissionResult], rubric: Rubric) -> None:
