@@ -298,10 +298,13 @@ class Sandbox:
 
     # -- leaving nothing behind ---------------------------------------------------------
 
-    def sweep(self) -> None:
-        """Kill every process of the worker's own uid (none may outlive its worker)."""
+    def sweep(self, keep: int | None = None) -> None:
+        """Kill every process of the worker's uid, but the process `keep` and its descendants.
+
+        (`keep` is the shepherd of the next worker, started ahead of time.)
+        """
         if self.account is not None:
-            left = _kill_processes_of(self.account.uid)
+            left = _kill_processes_of(self.account.uid, keep)
             if left:
                 log.warning("processes of worker uid %d survived: %s", self.account.uid, left)
 
@@ -464,29 +467,39 @@ def _lock_dir() -> Path | None:
     return lock_dir
 
 
-def processes_of(uid: int) -> list[int]:
-    """Every process whose real uid is `uid` (zombies included)."""
-    found = []
+def processes_of(uid: int, keep: int | None = None) -> list[int]:
+    """Every process whose real uid is `uid` (zombies included), but `keep`'s descendants."""
+    found, parents = [], {}
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
         try:
             with open(f"/proc/{entry}/status") as status:
-                for line in status:
-                    if line.startswith("Uid:"):
-                        if int(line.split()[1]) == uid:
-                            found.append(int(entry))
-                        break
-        except OSError:
+                fields = dict(line.split(":", 1) for line in status if ":" in line)
+        except (OSError, ValueError):
             continue
-    return found
+        parents[int(entry)] = int(fields.get("PPid", "0").strip() or 0)
+        if int(fields.get("Uid", "-1").split()[0]) == uid:
+            found.append(int(entry))
+    return [pid for pid in found if keep is None or not _descends_from(pid, keep, parents)]
 
 
-def _kill_processes_of(uid: int) -> list[int]:
-    """SIGKILL every process of `uid` until none is left; return those that would not go."""
+def _descends_from(pid: int, ancestor: int, parents: dict[int, int]) -> bool:
+    for _ in range(len(parents)):
+        if pid == ancestor:
+            return True
+        if pid not in parents:
+            return False
+        pid = parents[pid]
+    return False
+
+
+def _kill_processes_of(uid: int, keep: int | None = None) -> list[int]:
+    """SIGKILL every process of `uid` (but `keep`'s tree) until none is left; return those
+    that would not go."""
     deadline = time.monotonic() + SWEEP_SECONDS
     while True:
-        left = processes_of(uid)
+        left = processes_of(uid, keep)
         if not left or time.monotonic() > deadline:
             return left
         for pid in left:

@@ -5,9 +5,11 @@ object inside the worker; calling a method sends a frame and reads one back. Whe
 worker hangs, crashes or sends garbage it is killed, the call fails with `WorkerLost`, and
 the next call starts a fresh worker (the student's package imported again). Every rubric
 item also starts with a fresh worker, so nothing one item's code did survives into the
-next. Whatever the worker sends is treated as hostile: strings are clipped, stand-in
-arithmetic is done only for the stand-ins the grader put in place, and a module whose
-import ends or hangs the worker is left out of the next worker's import.
+next; the next worker is started while the current one works, so that its start (mostly
+NumPy's import) costs little wall-clock time. Whatever the worker sends is treated as
+hostile: strings are clipped, stand-in arithmetic is done only for the stand-ins the
+grader put in place, and a module whose import ends or hangs the worker is left out of
+the next worker's import.
 """
 
 import logging
@@ -146,7 +148,7 @@ class WorkerProcess:
 
         The shepherd, sent SIGTERM, kills and reaps everything below it and exits the way
         the worker did. If it does not (it was killed itself), its process group is
-        killed; with a uid of the worker's own, every process of that uid is killed too.
+        killed. (The session then sweeps the worker's uid for anything left.)
         """
         pid = self.process.pid
         if self.process.returncode is None:
@@ -162,7 +164,6 @@ class WorkerProcess:
                 os.close(fd)
             except OSError:
                 pass
-        self.sandbox.sweep()
         self.drain.join(timeout=2)
         return _describe_exit(code)
 
@@ -174,6 +175,8 @@ class Session:
         self.sandbox = sandbox
         self.output = Output()
         self.worker: WorkerProcess | None = None
+        self.spare: WorkerProcess | None = None
+        """The next worker, started ahead; no student code has run in it."""
         self.generation = 0
         self.time_limit = START_SECONDS
         self.deadline = time.monotonic() + START_SECONDS
@@ -191,16 +194,27 @@ class Session:
 
         The time a worker takes to start and import the submission is not counted.
         """
-        self.close()
+        self._end_worker()
         self.start_failure = None
         self.time_limit = seconds
         self.deadline = time.monotonic() + seconds
 
     def close(self) -> None:
-        """End the current worker (and everything it started)."""
-        if self.worker is not None:
-            self.worker.stop()
-            self.worker = None
+        """End every worker of the session (and everything they started)."""
+        self._end_worker()
+        if self.spare is not None:
+            self.spare.stop()
+            self.spare = None
+        self.sandbox.sweep()
+
+    def _end_worker(self) -> str:
+        """End the current worker and whatever it started; how it ended, in words."""
+        if self.worker is None:
+            return "was not running"
+        ended = self.worker.stop()
+        self.worker = None
+        self.sandbox.sweep(keep=self.spare.process.pid if self.spare else None)
+        return ended
 
     def _ensure_worker(self) -> None:
         if self.worker is not None:
@@ -243,19 +257,35 @@ class Session:
             log.info("blocked %s: %s", culprit, self.blocked[culprit])
 
     def _start_worker(self) -> None:
-        worker = WorkerProcess(self.sandbox, self.output)
-        try:
-            ready = worker.wait_ready(time.monotonic() + START_SECONDS)
-        except wire.WireError as error:
-            ended = worker.stop()
-            self.exits.append(ended)
-            raise WorkerLost(f"the worker could not start: it {ended} ({error})") from None
+        """Take the spare worker (or start one), and start the next spare."""
+        worker, ready = self._take_spare(), None
+        if worker is not None:
+            ready = self._ready(worker)
+        if ready is None:
+            worker = WorkerProcess(self.sandbox, self.output)
+            ready = self._ready(worker)
+        if ready is None:
+            ended = self.exits[-1]
+            raise WorkerLost(f"the worker could not start: it {ended}")
+        self.spare = WorkerProcess(self.sandbox, self.output)
         limits = ready.get("limits")
         if isinstance(limits, dict):
             self.sandbox.isolation.limits = {str(key): value for key, value in limits.items()}
         self.worker = worker
         self.generation += 1
         self.stand_ins = stand_ins.Registry()
+
+    def _take_spare(self) -> WorkerProcess | None:
+        spare, self.spare = self.spare, None
+        return spare
+
+    def _ready(self, worker: WorkerProcess) -> dict | None:
+        """The worker's ready frame, or None (the worker stopped) if it did not come."""
+        try:
+            return worker.wait_ready(time.monotonic() + START_SECONDS)
+        except wire.WireError as error:
+            self.exits.append(f"{worker.stop()} ({error})")
+            return None
 
     # -- requests -----------------------------------------------------------------------
 
@@ -297,9 +327,8 @@ class Session:
         return value
 
     def _lose_worker(self) -> str:
-        ended = self.worker.stop()
+        ended = self._end_worker()
         self.exits.append(ended)
-        self.worker = None
         return ended
 
     def import_status(self) -> dict:
