@@ -104,10 +104,8 @@ class Run:
     results: dict
 
 
-@pytest.fixture
-def autograder(tmp_path, bundle_zip):
+def _lay_out(root: Path, bundle_zip: Path) -> Path:
     """A folder laid out like Gradescope's /autograder, with the bundle in source/."""
-    root = tmp_path / "autograder"
     source = root / "source"
     with zipfile.ZipFile(bundle_zip) as archive:
         for member in archive.infolist():
@@ -116,6 +114,11 @@ def autograder(tmp_path, bundle_zip):
     shutil.copy2(source / "run_autograder", root / "run_autograder")
     (root / "results").mkdir()
     return root
+
+
+@pytest.fixture
+def autograder(tmp_path, bundle_zip) -> Path:
+    return _lay_out(tmp_path / "autograder", bundle_zip)
 
 
 def _submit(root: Path, folder: Path, metadata: str | None = None) -> None:
@@ -259,61 +262,74 @@ def test_dockerfile_builds_on_a_pinned_gradescope_base_image():
 # ---- run_autograder ----------------------------------------------------------------------
 
 
-def test_reference_gets_full_marks_in_a_valid_results_json(autograder):
-    _submit(autograder, REFERENCE, METADATA)
-
-    run = _run(autograder)
-
-    assert run.exit_code == 0
-    assert gradescope_problems(run.results) == []
-    assert run.results["score"] == sum(test["max_score"] for test in run.results["tests"]) > 0
-    assert "submission 123456789 to 'HW1P1 MyTorch'" in run.stdout
+@pytest.fixture(scope="module")
+def reference_run(tmp_path_factory, bundle_zip) -> tuple[Path, Run]:
+    """The reference, submitted with Gradescope's metadata file."""
+    root = _lay_out(tmp_path_factory.mktemp("reference") / "autograder", bundle_zip)
+    _submit(root, REFERENCE, METADATA)
+    return root, _run(root)
 
 
-def test_template_scores_zero_in_a_valid_results_json(autograder):
-    _submit(autograder, TEMPLATE)
-
-    run = _run(autograder)
-
-    assert (gradescope_problems(run.results), run.results["score"]) == ([], 0)
-    assert "grading without it" in run.stdout
+VISIBILITIES_SET = {"1a": "hidden", "2c": "after_due_date", "5c": "after_published"}
 
 
-def test_visibility_of_each_item_comes_from_the_bundled_rubric(autograder):
-    _submit(autograder, REFERENCE)
-    rubric_file = autograder / "source" / "grader" / "rubric.toml"
-    wanted = {"1a": "hidden", "2c": "after_due_date", "5c": "after_published"}
+@pytest.fixture(scope="module")
+def template_run(tmp_path_factory, bundle_zip) -> tuple[Path, Run]:
+    """The template, with malformed metadata and a rubric that sets VISIBILITIES_SET."""
+    root = _lay_out(tmp_path_factory.mktemp("template") / "autograder", bundle_zip)
+    _submit(root, TEMPLATE, metadata="{not json")
+    rubric_file = root / "source" / "grader" / "rubric.toml"
     text = rubric_file.read_text()
-    for item_id, visibility in wanted.items():
+    for item_id, visibility in VISIBILITIES_SET.items():
         text = text.replace(
             f'id = "{item_id}"\n', f'id = "{item_id}"\nvisibility = "{visibility}"\n'
         )
     rubric_file.write_text(text)
-
-    run = _run(autograder)
-
-    visibilities = {test["number"]: test["visibility"] for test in run.results["tests"]}
-    assert {item_id: visibilities[item_id] for item_id in wanted} == wanted
-    assert set(visibilities.values()) - set(wanted.values()) == {"visible"}
+    return root, _run(root)
 
 
-def test_malformed_metadata_is_logged_and_ignored(autograder):
-    _submit(autograder, REFERENCE, metadata="{not json")
+def test_reference_gets_full_marks_in_a_valid_results_json(reference_run):
+    _, run = reference_run
 
-    run = _run(autograder)
+    assert run.exit_code == 0
+    assert gradescope_problems(run.results) == []
+    assert run.results["score"] == sum(test["max_score"] for test in run.results["tests"]) > 0
 
-    assert run.results["score"] > 0
-    assert "submission metadata ignored" in run.stdout
+
+def test_submission_metadata_is_logged_for_instructors(reference_run):
+    _, run = reference_run
+
+    assert "submission 123456789 to 'HW1P1 MyTorch'" in run.stdout
 
 
-def test_source_is_readable_by_root_only_after_a_run(autograder):
-    _submit(autograder, TEMPLATE)
+def test_source_is_readable_by_root_only_after_a_run(reference_run):
+    root, _ = reference_run
 
-    _run(autograder)
-
-    source = autograder / "source"
+    source = root / "source"
     modes = [path.stat().st_mode for path in [source, *source.rglob("*")]]
     assert [oct(mode) for mode in modes if mode & 0o077] == []
+
+
+def test_template_scores_zero_in_a_valid_results_json(template_run):
+    _, run = template_run
+
+    assert (gradescope_problems(run.results), run.results["score"]) == ([], 0)
+    assert len(run.results["tests"]) > 0
+
+
+def test_visibility_of_each_item_comes_from_the_bundled_rubric(template_run):
+    _, run = template_run
+
+    visibilities = {test["number"]: test["visibility"] for test in run.results["tests"]}
+    assert {item_id: visibilities[item_id] for item_id in VISIBILITIES_SET} == VISIBILITIES_SET
+    assert set(visibilities.values()) - set(VISIBILITIES_SET.values()) == {"visible"}
+
+
+def test_malformed_metadata_is_logged_and_ignored(template_run):
+    _, run = template_run
+
+    assert "submission metadata ignored" in run.stdout
+    assert "[run_autograder] done" in run.stdout
 
 
 def _assert_fallback(run: Run, reason: str) -> None:
