@@ -5,11 +5,11 @@
 #   docker run --rm -v "$PWD/examples/submission:/autograder/submission:ro" \
 #       -v "$PWD/results:/autograder/results" mytorch-autograder
 #
-# The zip is unpacked into /autograder/source, its setup.sh installs everything (Python
-# 3.11, the pinned packages with a CPU build of torch, the grader, bubblewrap, the user
-# for student code) and makes /autograder/source readable by root only, and its
-# run_autograder becomes /autograder/run_autograder. The same image can be pushed to a
-# registry and named in Gradescope's manual Docker configuration.
+# The zip is unpacked into /autograder/source; its setup.sh installs everything (Python
+# 3.11, the pinned packages with a CPU build of torch, the grader, bubblewrap and setpriv
+# to run student code under an unprivileged uid) and makes /autograder/source readable
+# by root only; its run_autograder becomes /autograder/run_autograder. The same image can
+# be pushed to a registry and named in Gradescope's manual Docker configuration.
 
 # Gradescope's base image, pinned to its Ubuntu 22.04 tag.
 FROM gradescope/autograder-base:ubuntu-22.04

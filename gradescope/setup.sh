@@ -9,7 +9,8 @@
 #     `grade fixtures check`: grading compares with the frozen fixtures);
 #   - the grader itself, as an editable install: its code, rubric and fixtures stay in
 #     /autograder/source, and `grade` goes on the PATH;
-#   - bubblewrap and setpriv for the sandbox; student code runs as the user `nobody`.
+#   - bubblewrap and setpriv for the sandbox. Student code never runs as root: the grader
+#     gives each worker a uid of its own from 64000 up, one that has no account here.
 #
 # Then /autograder/source becomes readable by root only (mode 0700): a worker running
 # student code cannot read the fixtures. Last, it checks that the grader runs.
@@ -29,10 +30,6 @@ apt-get update
 apt-get install -y --no-install-recommends \
     "$python" "$python-venv" bubblewrap util-linux ca-certificates
 rm -rf /var/lib/apt/lists/*
-
-echo "== the unprivileged user for student code"
-getent passwd nobody >/dev/null ||
-    useradd --system --uid 65534 --no-create-home --shell /usr/sbin/nologin nobody
 
 echo "== Python packages into $venv"
 "$python" -m venv "$venv"
