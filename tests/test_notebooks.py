@@ -28,7 +28,9 @@ FOLDERS = {"reference": REPO / "reference", "template": TEMPLATE}
 NAMES = list(notebooks.NOTEBOOKS)
 RUBRIC_ITEMS = ["1a", "1b", "1c", "2a", "2b", "2c", "2d", "3", "4a", "4b", "4c", "5a", "5b", "5c"]
 CELL_TIMEOUT = 120
-PARALLEL_KERNELS = 6
+KERNEL_START_TIMEOUT = 120
+PARALLEL_KERNELS = 4
+"""Kernels running at once: enough to keep two cores busy while others start up."""
 
 
 @dataclass
@@ -70,6 +72,7 @@ async def _execute(name: str, folder: Path, slots: asyncio.Semaphore) -> Run:
         notebook,
         kernel_name="python3",
         timeout=CELL_TIMEOUT,
+        startup_timeout=KERNEL_START_TIMEOUT,
         resources={"metadata": {"path": str(folder)}},
     )
     async with slots:
