@@ -12,7 +12,7 @@ import sys
 import time
 from pathlib import Path
 
-from grader import batch, fixtures, report, rubric, runner
+from grader import batch, fixtures, html_report, report, rubric, runner
 from grader.errors import GraderError
 from grader.sandbox import Limits
 
@@ -52,6 +52,9 @@ def _grading_parser() -> argparse.ArgumentParser:
         "--results-dir", type=Path, help="write one results.json per submission into this folder"
     )
     parser.add_argument("--csv", type=Path, help="write a gradebook: one row per submission")
+    parser.add_argument(
+        "--html", type=Path, help="write a self-contained HTML report (one submission)"
+    )
     parser.add_argument(
         "--jobs",
         type=int,
@@ -106,6 +109,8 @@ def _grade_command(argv: list[str]) -> int:
 
     if args.results and len(args.submissions) != 1:
         raise GraderError("--results takes one submission; use --results-dir for several")
+    if args.html and len(args.submissions) != 1:
+        raise GraderError("--html takes one submission; grade them one at a time")
     if args.jobs < 1:
         raise GraderError(f"--jobs must be at least 1, got {args.jobs}")
     limits, isolate = Limits(), not args.no_isolation
@@ -120,6 +125,8 @@ def _grade_command(argv: list[str]) -> int:
             print(f"  graded in {results[0].seconds:.2f} s")
         if args.results:
             report.write_json(args.results, report.results_json(results[0], extra))
+        if args.html:
+            html_report.write(args.html, results[0])
         if args.results_dir:
             (file_stem,) = report.unique_names([results[0].name])
             report.write_json(
