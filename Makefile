@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: grade test lint lint-docker sandbox-tools fixtures bench clean
+.PHONY: grade test lint lint-docker sandbox-tools browser fixtures bench clean
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -20,6 +20,13 @@ sandbox-tools:
 	  && (apt-get update -qq && apt-get install -y -qq bubblewrap >/dev/null) \
 	  || echo "note: bubblewrap not installed; the grader will use weaker isolation"; }
 
+# Chromium (Debian's package) renders the HTML report in its test; without it that test
+# is skipped and says why.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 \
+	  && (apt-get update -qq && apt-get install -y -qq chromium >/dev/null) \
+	  || echo "note: chromium not installed; the HTML report's browser test will be skipped"; }
+
 grade: $(STAMP) sandbox-tools
 	$(BIN)/grade examples/submission
 
@@ -32,7 +39,7 @@ lint-docker: $(STAMP)
 	$(BIN)/hadolint Dockerfile
 	bash -n gradescope/setup.sh && bash -n gradescope/run_autograder
 
-test: $(STAMP) sandbox-tools lint
+test: $(STAMP) sandbox-tools browser lint
 	$(BIN)/python -m pytest -q
 
 fixtures: $(STAMP)
