@@ -32,12 +32,17 @@ from grader.errors import ConfigError, GraderError
 from grader.rubric import Rubric
 from grader.runner import ItemResult, SubmissionResult
 from grader.sandbox import Limits
+from grader.session import START_SECONDS
 from grader.submission import locate
 
 log = logging.getLogger(__name__)
 
 CHILD_GRACE_SECONDS = 30.0
-"""How long a grading child may take beyond the sum of the rubric's time limits."""
+"""How long a grading child may take beyond its items' time limits and worker starts.
+
+The budget only catches a grading process that is stuck (a grader bug): it allows every
+item its time limit plus the longest a worker may take to start, which a loaded machine
+may need, and is never what stops a slow or hostile submission (its time limits do)."""
 STOP_SECONDS = 5.0
 """How long a child asked to stop may take to end its worker and remove its files."""
 
@@ -170,7 +175,7 @@ def grade_many(
     by Ctrl-C) is stopped and waited for.
     """
     context = multiprocessing.get_context("fork")
-    budget = sum(item.time_limit for item in rubric.items) + CHILD_GRACE_SECONDS
+    budget = sum(item.time_limit + START_SECONDS for item in rubric.items) + CHILD_GRACE_SECONDS
     pending = list(enumerate(queue))
     running: dict[int, _Child] = {}
 
