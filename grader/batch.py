@@ -182,6 +182,8 @@ def grade_many(
     # Objects the parent made before forking are left out of the children's garbage
     # collections: less work for them, and fewer of the parent's pages copied into each.
     gc.freeze()
+    # A scheduler's SIGTERM (a job array's time limit) stops the batch as Ctrl-C does.
+    previous_handler = signal.signal(signal.SIGTERM, _interrupt)
     try:
         while pending or running:
             while pending and len(running) < jobs:
@@ -200,7 +202,12 @@ def grade_many(
     finally:
         for child in running.values():
             child.stop()
+        signal.signal(signal.SIGTERM, previous_handler)
         gc.unfreeze()
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
 
 
 @dataclass
