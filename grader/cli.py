@@ -23,14 +23,17 @@ SUBCOMMANDS = {
     "template": "grader.template",
     "handout": "grader.handout",
     "bundle": "grader.bundle",
+    "notebooks": "grader.notebooks",
 }
 """Instructor commands: `grade NAME ...` runs `main(argv)` of the module."""
 
 INSTRUCTOR_COMMANDS = """\
 instructor commands:
   grade fixtures regenerate      rewrite fixtures/ and testerData.npz from the seed
-  grade fixtures check           verify hashes, bit-for-bit regeneration and versions
-  grade template                 rebuild student_template/ from reference/
+  grade fixtures check           verify hashes, bit-for-bit regeneration, versions, and
+                                 that the reference scores full marks
+  grade template [--check]       rebuild (or check) student_template/ from reference/
+  grade notebooks [--check]      regenerate (or check) the six tester notebooks
   grade handout --out FILE.zip   build the students' handout zip
   grade bundle --out FILE.zip    build the Gradescope autograder zip
 

@@ -65,6 +65,8 @@ def results_json(result: SubmissionResult, extra: dict) -> dict:
         "score": result.score,
         "execution_time": round(result.seconds, 2),
         "output": output or f"Graded {len(tests)} rubric items.",
+        "output_format": "text",
+        "test_output_format": "text",
         "visibility": "visible",
         "stdout_visibility": "hidden",
         "tests": tests,

@@ -4,16 +4,11 @@ Every problem with the file is a `ConfigError` naming the file, the field and th
 """
 
 import math
-import sys
+import tomllib
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from grader.errors import ConfigError
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - Python 3.10
-    import tomli as tomllib
 
 DEFAULT_RUBRIC = Path(__file__).with_name("rubric.toml")
 VISIBILITIES = ("visible", "hidden", "after_due_date", "after_published")

@@ -1,16 +1,11 @@
 """The mutants and variants of tests/mutants.py still fit the reference they are made from."""
 
 import py_compile
-import sys
+import tomllib
 from pathlib import Path
 
 import pytest
 from mutants import MUTANTS, RUBRIC_ITEMS, VARIANTS, Edit, Mutant, apply
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:
-    import tomli as tomllib
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 REFERENCE_DIR = REPO_ROOT / "reference"
