@@ -91,6 +91,15 @@ def test_check_passes_on_committed_fixtures():
     assert result.problems == []
 
 
+def test_check_reports_a_reference_that_loses_points_by_item():
+    buggy_reference = FIXTURES_DIR.parent / "examples" / "submission"
+
+    result = fixtures.check(FIXTURES_DIR, TEMPLATE_DIR, buggy_reference)
+
+    lost = {problem.split(" on item ")[1].split(" ")[0] for problem in result.problems}
+    assert lost == {"2d", "4b", "6"}
+
+
 def test_tester_data_has_course_keys_order_shapes_dtypes():
     assert _layout(TEMPLATE_DIR / fixtures.TEMPLATE_DATA_NAME) == COURSE_LAYOUT
 
