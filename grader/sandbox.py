@@ -257,9 +257,10 @@ class Sandbox:
         for packages in _site_packages_under_usr():
             argv += ["--tmpfs", packages]
         prefix = os.path.realpath(sys.base_prefix)
-        if not prefix.startswith("/usr/"):
+        if prefix != "/usr" and not prefix.startswith("/usr/"):
             argv += _ro_bind_with_parents(prefix)
-            argv += ["--tmpfs", _site_packages_of(prefix)]
+            if os.path.isdir(_site_packages_of(prefix)):
+                argv += ["--tmpfs", _site_packages_of(prefix)]
         argv += ["--perms", "0755", "--dir", "/sandbox/pylib"]
         for directory in self.numpy_dirs:
             argv += ["--ro-bind", str(directory), f"/sandbox/pylib/{directory.name}"]

@@ -85,11 +85,15 @@ class Output:
                 self.kept += chunk[:room]
 
     def take(self) -> str:
-        """The text printed since the last call, truncated, and resets the buffer."""
+        """The text printed since the last call, truncated, and resets the buffer.
+
+        When the text was cut, a first line says so (where a later cut cannot hide it).
+        """
         with self.lock:
             text = self.kept.decode("utf-8", "replace")
             if self.total > len(self.kept):
-                text += f"\n... ({self.total - len(self.kept)} more bytes not shown)"
+                cut = f"[{self.total} bytes printed; only the first {len(self.kept)} are kept]"
+                text = f"{cut}\n{text}"
             self.kept.clear()
             self.total = 0
         return text

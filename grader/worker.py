@@ -101,9 +101,9 @@ class ImportPolicy:
         """File and line of the submission's innermost frame on the stack, if any."""
         frame = sys._getframe(1)
         while frame is not None:
-            path = os.path.realpath(frame.f_code.co_filename)
-            if path.startswith(self.submission_root + os.sep):
-                return f"{os.path.relpath(path, self.submission_root)}:{frame.f_lineno}"
+            located = _relative(frame.f_code.co_filename, frame.f_lineno, self.submission_root)
+            if located:
+                return located
             frame = frame.f_back
         return None
 
@@ -432,10 +432,21 @@ class Worker:
         return {"type": type(error).__name__, "message": message, "where": where}
 
     def relative(self, filename, line):
-        path = os.path.realpath(filename or "")
-        if not path.startswith(self.submission_root + os.sep):
-            return None
-        return f"{os.path.relpath(path, self.submission_root)}:{line}"
+        return _relative(filename, line, self.submission_root)
+
+
+def _relative(filename, line, submission_root):
+    """"mytorch/nn/linear.py:12" for a file of the submission; None for any other file.
+
+    Only absolute names count: "<frozen importlib._bootstrap>" or "<string>" would
+    otherwise resolve against the working directory, which is the submission.
+    """
+    if not filename or not os.path.isabs(filename):
+        return None
+    path = os.path.realpath(filename)
+    if not path.startswith(submission_root + os.sep):
+        return None
+    return f"{os.path.relpath(path, submission_root)}:{line}"
 
 
 def _describe_item(item):
