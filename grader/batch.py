@@ -238,7 +238,7 @@ class _Child:
             if not self.overdue() and self.receiver.poll(STOP_SECONDS):
                 result = self.receiver.recv()
         overran = result is None and self.overdue()
-        self.stop()
+        self.stop(exiting=result is not None)
 
         if isinstance(result, ConfigError):
             raise result
@@ -253,9 +253,14 @@ class _Child:
             reason = f"the grading process ended without a result ({_ended(self.process)})"
         return _not_graded(self.queued.name, rubric, reason)
 
-    def stop(self) -> None:
-        """Ask the child to end (it stops its worker and removes its files), then make it."""
+    def stop(self, exiting: bool = False) -> None:
+        """Ask the child to end (it stops its worker and removes its files), then make it.
+
+        A child that has sent its result (`exiting`) is first given the time to exit.
+        """
         self.receiver.close()
+        if exiting:
+            self.process.join(STOP_SECONDS)
         if self.process.is_alive():
             self.process.terminate()
             self.process.join(STOP_SECONDS)
@@ -277,6 +282,7 @@ def _child_main(sender, queued: Queued, rubric, cases, limits, isolate) -> None:
     except Exception as error:  # noqa: BLE001 - reported as this submission's error
         log.exception("grading %s failed inside the grader", queued.path)
         result = RuntimeError(f"{type(error).__name__}: {error}")
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # nothing left to clean up
     with contextlib.suppress(OSError):
         sender.send(result)
         sender.close()
