@@ -167,8 +167,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except ConfigError as error:
-        print(f"Error: {error}", file=sys.stderr)
-        sys.exit(error.exit_code)
+    from grader.cli import main as grade
+
+    sys.exit(grade(["bundle", *sys.argv[1:]]))
