@@ -3,14 +3,18 @@
 The layers, outermost first (docs/isolation.md says what each protects against and what
 it costs):
 
-1. process split: student code runs only in the worker, reached through the grader's own
-   pipes, under a throwaway parent (grader/shepherd.py) that kills everything below it;
+1. process split: student code runs only in a worker, reached through the grader's own
+   pipes. The sandbox's first process, the template (grader/worker.py), imports NumPy
+   and forks a fresh worker for each rubric item, which it kills (with everything the
+   worker started) when the item ends; a throwaway parent (grader/shepherd.py) between
+   the grader and the template kills everything below it at the end;
 2. resource limits, which the worker sets on itself before it imports anything of the
    student's: CPU time, address space, processes (no fork, no thread), open files, file
    size;
-3. unprivileged user, when the grader is root: the worker runs as a uid of its own
-   (`UID_BASE` + a slot, so that parallel graders never share one), with an empty
-   environment, HOME and temp dir, in a private copy of the submission;
+3. unprivileged user, when the grader is root: each worker drops to a uid of its own
+   (`UID_BASE` + a slot, so that parallel graders never share one) before anything of the
+   student's runs, with an empty environment, HOME and temp dir, in a private copy of
+   the submission; the template stays root, out of the workers' reach;
 4. namespaces (bubblewrap): no network, its own PID namespace, and a filesystem that holds
    only Python, NumPy, the worker's two files, the submission's copy and a scratch dir;
 5. import policy, in the worker: student code may import NumPy and the standard library.
@@ -54,8 +58,18 @@ SHARED_WRITABLE_DIRS = ("/tmp", "/var/tmp", "/dev/shm", "/run/lock", "/dev/mqueu
 
 SWEEP_SECONDS = 2.0
 
-PROBE = "import sys; sys.path.insert(0, sys.argv[1]); import numpy"
-"""What the probe of a planned sandbox runs: Python and NumPy, as the worker would."""
+PROBE = """
+import os, sys
+uid = int(sys.argv[2])
+if uid >= 0:
+    os.setgroups([])
+    os.setresgid(uid, uid, uid)
+    os.setresuid(uid, uid, uid)
+sys.path.insert(0, sys.argv[1])
+import numpy, numpy.polynomial, json, random
+"""
+"""What the probe of a planned sandbox runs: Python, then NumPy and the standard library as
+the worker's uid (a worker imports modules that its template has not)."""
 
 
 @dataclass(frozen=True)
@@ -121,8 +135,7 @@ class Sandbox:
         self.isolation = Isolation(resource_limits=isolate)
         self.account: WorkerAccount | None = None
         self.bwrap: str | None = None
-        self.python = os.path.realpath(sys.executable)
-        self.setpriv = shutil.which("setpriv")
+        self.python = _python()
         self.scratch = Path(tempfile.mkdtemp(prefix="mytorch-grade-"))
         try:
             self.submission = self.scratch / "submission"
@@ -157,8 +170,6 @@ class Sandbox:
             notes.append(f"not root: the worker runs as the grader's own user (uid {os.getuid()})")
         elif "nouser" in switches:
             notes.append(f"{SWITCHES_VARIABLE} turned the user switch off")
-        elif self.setpriv is None:
-            notes.append("no user switch: setpriv (util-linux) is not installed")
         else:
             self.account = WorkerAccount.acquire()
             if self.account is None:
@@ -206,7 +217,8 @@ class Sandbox:
         key = (self.bwrap, self.account is not None, self.python, tuple(self.numpy_dirs))
         if key not in _PROBED:
             pylib = "/sandbox/pylib" if self.bwrap else str(self.pylib)
-            argv = self._wrap([self.python, "-I", "-S", "-c", PROBE, pylib])
+            uid = str(self.account.uid if self.account else -1)
+            argv = self._namespaces() + [self.python, "-I", "-S", "-c", PROBE, pylib, uid]
             try:
                 done = subprocess.run(
                     argv,
@@ -224,21 +236,17 @@ class Sandbox:
 
     # -- the worker's command -----------------------------------------------------------
 
-    def command(self, request_fd: int, reply_fd: int) -> list[str]:
-        """The argv that starts a worker (behind its shepherd) reading `request_fd`."""
+    def command(self, control_fd: int) -> list[str]:
+        """The argv that starts the template (behind its shepherd) on the socket `control_fd`."""
         inside = Path("/sandbox") if self.bwrap else self.scratch
-        worker = [self.python, "-I", "-S", str(inside / "grader" / "worker.py")]
-        worker += [str(request_fd), str(reply_fd)]
-        worker += [str(inside / "submission"), str(inside / "pylib"), self._limits_argument()]
+        template = [self.python, "-I", "-S", str(inside / "grader" / "worker.py"), str(control_fd)]
+        template += [str(inside / "submission"), str(inside / "pylib"), self._settings()]
         shepherd = [self.python, "-I", "-S", str(SHEPHERD), str(os.getpid())]
-        return shepherd + self._wrap(worker)
+        return shepherd + self._namespaces() + template
 
-    def _limits_argument(self) -> str:
-        return json.dumps(asdict(self.limits) if self.isolate else {})
-
-    def _wrap(self, argv: list[str]) -> list[str]:
-        """`argv` behind the namespaces and the user switch that are planned."""
-        return self._namespaces() + self._drop_privileges() + argv
+    def _settings(self) -> str:
+        limits = asdict(self.limits) if self.isolate else {}
+        return json.dumps({"limits": limits, "uid": self.account.uid if self.account else None})
 
     def _namespaces(self) -> list[str]:
         if not self.bwrap:
@@ -271,13 +279,6 @@ class Sandbox:
         argv += ["--proc", "/proc", "--dev", "/dev", "--chdir", "/sandbox/submission"]
         return argv + ["--"]
 
-    def _drop_privileges(self) -> list[str]:
-        if self.account is None:
-            return []
-        uid = str(self.account.uid)
-        argv = [self.setpriv, f"--reuid={uid}", f"--regid={uid}", "--clear-groups"]
-        return argv + ["--no-new-privs", "--inh-caps=-all", "--bounding-set=-all", "--"]
-
     def environment(self) -> dict[str, str]:
         """The worker's whole environment: nothing of the grader's leaks in."""
         home = "/sandbox/home" if self.bwrap else str(self.scratch / "home")
@@ -299,13 +300,10 @@ class Sandbox:
 
     # -- leaving nothing behind ---------------------------------------------------------
 
-    def sweep(self, keep: int | None = None) -> None:
-        """Kill every process of the worker's uid, but the process `keep` and its descendants.
-
-        (`keep` is the shepherd of the next worker, started ahead of time.)
-        """
+    def sweep(self) -> None:
+        """Kill every process of the workers' uid: none may outlive its worker."""
         if self.account is not None:
-            left = _kill_processes_of(self.account.uid, keep)
+            left = _kill_processes_of(self.account.uid)
             if left:
                 log.warning("processes of worker uid %d survived: %s", self.account.uid, left)
 
@@ -383,6 +381,12 @@ def _warn_once(isolation: Isolation) -> None:
         isolation.level,
         "; ".join(isolation.notes),
     )
+
+
+def _python() -> str:
+    """The interpreter for the sandbox: this one, resolved (bubblewrap binds its prefix)."""
+    resolved = os.path.realpath(sys.executable)
+    return resolved if os.access(resolved, os.X_OK) else sys.executable
 
 
 def _numpy_dirs() -> list[Path]:
@@ -468,39 +472,29 @@ def _lock_dir() -> Path | None:
     return lock_dir
 
 
-def processes_of(uid: int, keep: int | None = None) -> list[int]:
-    """Every process whose real uid is `uid` (zombies included), but `keep`'s descendants."""
-    found, parents = [], {}
+def processes_of(uid: int) -> list[int]:
+    """Every process whose real uid is `uid` (zombies included)."""
+    found = []
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
         try:
             with open(f"/proc/{entry}/status") as status:
-                fields = dict(line.split(":", 1) for line in status if ":" in line)
-        except (OSError, ValueError):
+                for line in status:
+                    if line.startswith("Uid:"):
+                        if int(line.split()[1]) == uid:
+                            found.append(int(entry))
+                        break
+        except (OSError, ValueError, IndexError):
             continue
-        parents[int(entry)] = int(fields.get("PPid", "0").strip() or 0)
-        if int(fields.get("Uid", "-1").split()[0]) == uid:
-            found.append(int(entry))
-    return [pid for pid in found if keep is None or not _descends_from(pid, keep, parents)]
+    return found
 
 
-def _descends_from(pid: int, ancestor: int, parents: dict[int, int]) -> bool:
-    for _ in range(len(parents)):
-        if pid == ancestor:
-            return True
-        if pid not in parents:
-            return False
-        pid = parents[pid]
-    return False
-
-
-def _kill_processes_of(uid: int, keep: int | None = None) -> list[int]:
-    """SIGKILL every process of `uid` (but `keep`'s tree) until none is left; return those
-    that would not go."""
+def _kill_processes_of(uid: int) -> list[int]:
+    """SIGKILL every process of `uid` until none is left; return those that would not go."""
     deadline = time.monotonic() + SWEEP_SECONDS
     while True:
-        left = processes_of(uid, keep)
+        left = processes_of(uid)
         if not left or time.monotonic() > deadline:
             return left
         for pid in left:

@@ -4,17 +4,19 @@ Nothing here imports or unpickles student code. A `Remote` is only a number that
 object inside the worker; calling a method sends a frame and reads one back. When the
 worker hangs, crashes or sends garbage it is killed, the call fails with `WorkerLost`, and
 the next call starts a fresh worker (the student's package imported again). Every rubric
-item also starts with a fresh worker, so nothing one item's code did survives into the
-next; the next worker is started while the current one works, so that its start (mostly
-NumPy's import) costs little wall-clock time. Whatever the worker sends is treated as
+item also gets a fresh worker, forked from a template that imported NumPy once and never
+runs student code, so nothing one item's code did survives into the next, at the cost
+of a fork. Whatever the worker sends is treated as
 hostile: strings are clipped, stand-in arithmetic is done only for the stand-ins the
 grader put in place, and a module whose import ends or hangs the worker is left out of
 the next worker's import.
 """
 
+import contextlib
 import logging
 import os
 import signal
+import socket
 import subprocess
 import threading
 import time
@@ -42,7 +44,7 @@ OUTPUT_KEPT_BYTES = 16 << 10
 START_SECONDS = 20.0
 """Until a new worker says it is ready (Python, NumPy and the limits set); not an item's time."""
 STOP_SECONDS = 2.0
-"""How long the shepherd gets to end everything below it before its group is killed."""
+"""How long the template gets to end a worker, and the shepherd to end everything below it."""
 MAX_TEXT = 2000
 """Longest string from the worker kept in a message (student text goes into results.json)."""
 REFUSED_CALLBACK = (
@@ -99,17 +101,22 @@ class Output:
         return text
 
 
-class WorkerProcess:
-    """One running worker behind its shepherd: its process group, pipes and output."""
+class Template:
+    """The sandbox's first process, behind its shepherd: it forks one worker per item.
+
+    The grader talks to it on a Unix socket: b"F" with a new worker's two pipe ends forks
+    a worker, b"E" ends the current worker (and everything below the template) and answers
+    with its exit code. Anything wrong on this channel (an answer late or malformed, the
+    template gone) ends the whole sandbox, through the shepherd.
+    """
 
     def __init__(self, sandbox: Sandbox, output: Output):
-        request_read, self.request_fd = os.pipe()
-        self.reply_fd, reply_write = os.pipe()
+        self.control, control_end = socket.socketpair()
         output_read, output_write = os.pipe()
         try:
             self.process = subprocess.Popen(
-                sandbox.command(request_read, reply_write),
-                pass_fds=(request_read, reply_write),
+                sandbox.command(control_end.fileno()),
+                pass_fds=(control_end.fileno(),),
                 stdin=subprocess.DEVNULL,
                 stdout=output_write,
                 stderr=output_write,
@@ -118,13 +125,65 @@ class WorkerProcess:
                 start_new_session=True,
             )
         finally:
-            for fd in (request_read, reply_write, output_write):
-                os.close(fd)
-        self.sandbox = sandbox
-        self.importing: str | None = None
-        """The module the worker last said it was about to import."""
+            control_end.close()
+            os.close(output_write)
         self.drain = threading.Thread(target=_drain, args=(output_read, output), daemon=True)
         self.drain.start()
+
+    def answer(self, kind: str, deadline: float) -> dict:
+        """The template's next frame, which must be of `kind`."""
+        header, _ = wire.read_frame(self.control.fileno(), deadline)
+        if header.get("kind") != kind:
+            raise wire.WireError(f"the template answered {header.get('kind')!r}, not {kind!r}")
+        return header
+
+    def fork(self, deadline: float) -> "Worker":
+        """A new worker on pipes of its own (its ready frame is still to be read)."""
+        request_read, request_write = os.pipe()
+        reply_read, reply_write = os.pipe()
+        try:
+            socket.send_fds(self.control, [b"F"], [request_read, reply_write])
+        finally:
+            os.close(request_read)
+            os.close(reply_write)
+        worker = Worker(request_write, reply_read)
+        if not self.answer("forked", deadline).get("ok"):
+            worker.close()
+            raise wire.WireError("the template could not fork a worker")
+        return worker
+
+    def end_worker(self) -> int | None:
+        """Kill the current worker and what it started; its exit code (None: not known)."""
+        self.control.sendall(b"E")
+        code = self.answer("ended", time.monotonic() + STOP_SECONDS).get("code")
+        return code if isinstance(code, int) else None
+
+    def stop(self) -> str:
+        """End the template and everything below it; how the template ended, in words.
+
+        The shepherd, sent SIGTERM, kills and reaps everything below it. If it does not
+        (a same-uid worker killed it), its process group is killed.
+        """
+        self.control.close()
+        pid = self.process.pid
+        if self.process.returncode is None:
+            os.kill(pid, signal.SIGTERM)
+            _wait_for_exit(pid, STOP_SECONDS)
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(pid, signal.SIGKILL)
+        code = self.process.wait()
+        self.drain.join(timeout=2)
+        return _describe_exit(code)
+
+
+class Worker:
+    """The grader's end of one worker's two pipes."""
+
+    def __init__(self, request_fd: int, reply_fd: int):
+        self.request_fd = request_fd
+        self.reply_fd = reply_fd
+        self.importing: str | None = None
+        """The module the worker last said it was about to import."""
 
     def wait_ready(self, deadline: float) -> dict:
         """The worker's first frame, sent before any student code ran: the limits it set."""
@@ -147,29 +206,10 @@ class WorkerProcess:
             answer, answer_arrays = on_callback(reply, reply_arrays)
             wire.write_frame(self.request_fd, answer, answer_arrays, deadline)
 
-    def stop(self) -> str:
-        """End the worker and everything it started; return how the worker ended, in words.
-
-        The shepherd, sent SIGTERM, kills and reaps everything below it and exits the way
-        the worker did. If it does not (it was killed itself), its process group is
-        killed. (The session then sweeps the worker's uid for anything left.)
-        """
-        pid = self.process.pid
-        if self.process.returncode is None:
-            os.kill(pid, signal.SIGTERM)
-            _wait_for_exit(pid, STOP_SECONDS)
-            try:
-                os.killpg(pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                pass
-        code = self.process.wait()
+    def close(self) -> None:
         for fd in (self.request_fd, self.reply_fd):
-            try:
+            with contextlib.suppress(OSError):
                 os.close(fd)
-            except OSError:
-                pass
-        self.drain.join(timeout=2)
-        return _describe_exit(code)
 
 
 class Session:
@@ -178,9 +218,8 @@ class Session:
     def __init__(self, sandbox: Sandbox):
         self.sandbox = sandbox
         self.output = Output()
-        self.worker: WorkerProcess | None = None
-        self.spare: WorkerProcess | None = None
-        """The next worker, started ahead; no student code has run in it."""
+        self.template: Template | None = None
+        self.worker: Worker | None = None
         self.generation = 0
         self.time_limit = START_SECONDS
         self.deadline = time.monotonic() + START_SECONDS
@@ -204,20 +243,29 @@ class Session:
         self.deadline = time.monotonic() + seconds
 
     def close(self) -> None:
-        """End every worker of the session (and everything they started)."""
+        """End every process of the session: worker, template, shepherd."""
         self._end_worker()
-        if self.spare is not None:
-            self.spare.stop()
-            self.spare = None
-        self.sandbox.sweep()
+        self._end_template()
 
     def _end_worker(self) -> str:
         """End the current worker and whatever it started; how it ended, in words."""
         if self.worker is None:
             return "was not running"
-        ended = self.worker.stop()
+        self.worker.close()
         self.worker = None
-        self.sandbox.sweep(keep=self.spare.process.pid if self.spare else None)
+        try:
+            ended = _describe_exit(self.template.end_worker())
+        except (wire.WireError, OSError):
+            ended = f"was lost with its template, which {self._end_template()}"
+        self.sandbox.sweep()
+        return ended
+
+    def _end_template(self) -> str:
+        if self.template is None:
+            return "was not running"
+        ended = self.template.stop()
+        self.template = None
+        self.sandbox.sweep()
         return ended
 
     def _ensure_worker(self) -> None:
@@ -261,35 +309,32 @@ class Session:
             log.info("blocked %s: %s", culprit, self.blocked[culprit])
 
     def _start_worker(self) -> None:
-        """Take the spare worker (or start one), and start the next spare."""
-        worker, ready = self._take_spare(), None
-        if worker is not None:
-            ready = self._ready(worker)
-        if ready is None:
-            worker = WorkerProcess(self.sandbox, self.output)
-            ready = self._ready(worker)
-        if ready is None:
-            ended = self.exits[-1]
-            raise WorkerLost(f"the worker could not start: it {ended}")
-        self.spare = WorkerProcess(self.sandbox, self.output)
+        """Fork a worker from the template (started first if need be) and wait until ready.
+
+        A template that does not answer is replaced once; a worker that does not become
+        ready means the sandbox cannot run here, which the caller reports.
+        """
+        for attempt in range(2):
+            try:
+                if self.template is None:
+                    self.template = Template(self.sandbox, self.output)
+                    ready = self.template.answer("ready", time.monotonic() + START_SECONDS)
+                deadline = time.monotonic() + START_SECONDS
+                worker = self.template.fork(deadline)
+                ready = worker.wait_ready(deadline)
+                break
+            except (wire.WireError, OSError) as error:
+                ended = self._end_template()
+                self.exits.append(f"the worker's template {ended} ({error})")
+                if attempt == 1:
+                    raise WorkerLost(f"the worker could not start: its template {ended}") from None
+
         limits = ready.get("limits")
         if isinstance(limits, dict):
             self.sandbox.isolation.limits = {str(key): value for key, value in limits.items()}
         self.worker = worker
         self.generation += 1
         self.stand_ins = stand_ins.Registry()
-
-    def _take_spare(self) -> WorkerProcess | None:
-        spare, self.spare = self.spare, None
-        return spare
-
-    def _ready(self, worker: WorkerProcess) -> dict | None:
-        """The worker's ready frame, or None (the worker stopped) if it did not come."""
-        try:
-            return worker.wait_ready(time.monotonic() + START_SECONDS)
-        except wire.WireError as error:
-            self.exits.append(f"{worker.stop()} ({error})")
-            return None
 
     # -- requests -----------------------------------------------------------------------
 

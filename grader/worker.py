@@ -7,20 +7,28 @@ what they return. The stand-ins it offers (plain attribute holders, and Linear o
 activation stand-ins whose arithmetic is done by the grader through callbacks) let the
 grader test a student's SGD and MLP wiring without the student's other components.
 
-Before anything of the student's runs, the worker sets its resource limits on itself (so
-that NumPy's import counts against them), installs the import policy (NumPy and the
-standard library only) and tells the grader it is ready, with the limits it set.
+The process the grader starts is the template: it sets its resource limits (so that
+NumPy's import counts against them), imports NumPy, and then only forks, on the grader's
+command, one worker per rubric item, and ends it (with everything it started) when the
+item is over. The template never runs student code. Each worker first drops to the
+worker's own uid when the template runs as root, forbids itself to fork, installs the
+import policy (NumPy and the standard library only) and tells the grader it is ready;
+only then does it import the submission.
 
-Usage: python -I -S worker.py REQUEST_FD REPLY_FD SUBMISSION_ROOT NUMPY_DIR LIMITS
-(NUMPY_DIR is a folder that holds NumPy and nothing else importable; LIMITS is the JSON
-of grader.sandbox.Limits, or {} for none.)
+Usage: python -I -S worker.py CONTROL_FD SUBMISSION_ROOT NUMPY_DIR SETTINGS
+(CONTROL_FD is a Unix socket to the grader; NUMPY_DIR a folder that holds NumPy and
+nothing else importable; SETTINGS the JSON {"limits": grader.sandbox.Limits as a dict,
+or {} for none, "uid": the worker's uid, or null to keep the template's}.)
 """
 
 import contextlib
+import ctypes
 import importlib
 import json
 import os
 import resource
+import signal
+import socket
 import sys
 import traceback
 import types
@@ -32,6 +40,13 @@ RLIMITS = {
     "open_files": resource.RLIMIT_NOFILE,
     "file_bytes": resource.RLIMIT_FSIZE,
 }
+
+
+PR_SET_PDEATHSIG = 1
+PR_SET_DUMPABLE = 4
+PR_CAPBSET_DROP = 24
+PR_SET_CHILD_SUBREAPER = 36
+PR_SET_NO_NEW_PRIVS = 38
 
 
 def apply_limits(limits):
@@ -51,9 +66,11 @@ def apply_limits(limits):
 
 
 if __name__ == "__main__":
-    APPLIED_LIMITS = apply_limits(json.loads(sys.argv[5]))
+    SETTINGS = json.loads(sys.argv[4])
+    TEMPLATE_LIMITS = {k: v for k, v in SETTINGS["limits"].items() if k != "processes"}
+    APPLIED_LIMITS = apply_limits(TEMPLATE_LIMITS)
 
-sys.path[:0] = [os.path.dirname(os.path.abspath(__file__))] + sys.argv[4:5]
+sys.path[:0] = [os.path.dirname(os.path.abspath(__file__))] + sys.argv[3:4]
 import numpy as np  # noqa: E402
 import wire  # noqa: E402
 
@@ -436,7 +453,7 @@ class Worker:
 
 
 def _relative(filename, line, submission_root):
-    """"mytorch/nn/linear.py:12" for a file of the submission; None for any other file.
+    """ "mytorch/nn/linear.py:12" for a file of the submission; None for any other file.
 
     Only absolute names count: "<frozen importlib._bootstrap>" or "<string>" would
     otherwise resolve against the working directory, which is the submission.
@@ -490,16 +507,145 @@ def _callback(op, arrays, stand_in_id):
     return reply_arrays
 
 
-def main(argv):
+# -- the template: one worker per rubric item ----------------------------------------------
+
+
+class Template:
+    """The first process of the sandbox: forks the workers and ends them, runs nothing else.
+
+    Commands come on the control socket, one byte each: b"F" with two descriptors (the new
+    worker's request and reply pipes) forks a worker; b"E" ends the current worker and
+    everything below it and answers with its exit code; end of file ends the template.
+    The template is a child subreaper, so nothing a worker starts can slip away from it,
+    and is not dumpable, so a worker of the same uid cannot trace it.
+    """
+
+    def __init__(self, control_fd, submission_root, settings):
+        self.control = socket.socket(fileno=control_fd)
+        self.submission_root = submission_root
+        self.settings = settings
+        self.worker_pid = None
+
+    def serve(self):
+        _prctl(PR_SET_DUMPABLE, 0)
+        _prctl(PR_SET_CHILD_SUBREAPER, 1)
+        self.answer({"kind": "ready", "limits": APPLIED_LIMITS, "pid": os.getpid()})
+        while True:
+            try:
+                command, fds, _, _ = socket.recv_fds(self.control, 1, 2)
+            except OSError:
+                break
+            if command == b"F" and len(fds) == 2 and self.worker_pid is None:
+                self.answer({"kind": "forked", "ok": self.fork(*fds)})
+            elif command == b"E":
+                self.answer({"kind": "ended", "code": self.end_worker()})
+            else:
+                for fd in fds:
+                    os.close(fd)
+                if not command:
+                    break
+                self.answer({"kind": "refused", "ok": False})
+        self.end_worker()
+
+    def answer(self, header):
+        wire.write_frame(self.control.fileno(), header)
+
+    def fork(self, request_fd, reply_fd):
+        """Start a worker on the two pipes; False if the fork was refused."""
+        try:
+            pid = os.fork()
+        except OSError:
+            pid = None
+        if pid == 0:
+            try:
+                self.control.close()
+                _become_worker(request_fd, reply_fd, self.submission_root, self.settings)
+            finally:
+                os._exit(70)
+        os.close(request_fd)
+        os.close(reply_fd)
+        self.worker_pid = pid
+        return pid is not None
+
+    def end_worker(self):
+        """Kill the worker and everything below the template; the worker's exit code."""
+        code = None
+        while True:
+            for child in _children():
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(child, signal.SIGKILL)
+            try:
+                pid, status = os.waitpid(-1, 0)
+            except ChildProcessError:
+                break
+            if pid == self.worker_pid:
+                code = os.waitstatus_to_exitcode(status)
+        self.worker_pid = None
+        return code
+
+
+def _become_worker(request_fd, reply_fd, submission_root, settings):
+    """In the forked child: drop to the worker's uid and limits, then serve the grader."""
     global _WORKER
-    request_fd, reply_fd, submission_root = int(argv[1]), int(argv[2]), argv[3]
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    if settings.get("uid") is not None:
+        _drop_privileges(settings["uid"])
+    _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    limits = dict(APPLIED_LIMITS)
+    if "processes" in settings["limits"]:
+        limits.update(apply_limits({"processes": settings["limits"]["processes"]}))
     sys.path.insert(0, submission_root)
     sys.dont_write_bytecode = True
+
     _WORKER = Worker(request_fd, reply_fd, submission_root)
     sys.meta_path.insert(0, _WORKER.policy)
-    ready = {"kind": "ready", "limits": APPLIED_LIMITS, "uid": os.getuid(), "pid": os.getpid()}
+    ready = {"kind": "ready", "limits": limits, "uid": os.getuid(), "pid": os.getpid()}
     wire.write_frame(reply_fd, ready)
     _WORKER.serve()
+
+
+def _drop_privileges(uid):
+    """Become `uid` for good: no groups, no capabilities, no way back (as setpriv does)."""
+    with open("/proc/sys/kernel/cap_last_cap") as stream:
+        last_cap = int(stream.read())
+    for capability in range(last_cap + 1):
+        _prctl(PR_CAPBSET_DROP, capability)
+    os.setgroups([])
+    os.setresgid(uid, uid, uid)
+    os.setresuid(uid, uid, uid)
+    _prctl(PR_SET_NO_NEW_PRIVS, 1)
+    if os.getresuid() != (uid, uid, uid) or os.getgroups():
+        raise OSError(f"could not become uid {uid}")
+
+
+def _prctl(option, value):
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(option, value, 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), f"prctl({option}, {value}) failed")
+
+
+def _children():
+    """The calling process's children (re-parented orphans included), from /proc."""
+    pid = os.getpid()
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as listing:
+            return [int(child) for child in listing.read().split()]
+    except OSError:
+        pass
+    children = []
+    for entry in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{entry}/stat") as stat:
+                if int(stat.read().rpartition(")")[2].split()[1]) == pid:
+                    children.append(int(entry))
+        except (OSError, ValueError, IndexError):
+            continue
+    return children
+
+
+def main(argv):
+    control_fd, submission_root = int(argv[1]), argv[2]
+    Template(control_fd, submission_root, SETTINGS).serve()
 
 
 if __name__ == "__main__":
