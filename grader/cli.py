@@ -4,6 +4,7 @@ The only place that prints `Error: ...`: a GraderError raised anywhere below end
 """
 
 import argparse
+import dataclasses
 import hashlib
 import importlib
 import json
@@ -74,6 +75,12 @@ def _grading_parser() -> argparse.ArgumentParser:
         "--time-limit", type=float, help="seconds per rubric item, for every item (overrides)"
     )
     parser.add_argument(
+        "--memory-limit",
+        type=int,
+        metavar="MB",
+        help=f"address space of each worker (default: {Limits().memory_bytes >> 20})",
+    )
+    parser.add_argument(
         "--no-isolation",
         action="store_true",
         help="run workers without limits, user switch or namespaces (debugging only)",
@@ -116,7 +123,11 @@ def _grade_command(argv: list[str]) -> int:
         raise GraderError("--html takes one submission; grade them one at a time")
     if args.jobs < 1:
         raise GraderError(f"--jobs must be at least 1, got {args.jobs}")
+    if args.memory_limit is not None and args.memory_limit < 128:
+        raise GraderError(f"--memory-limit {args.memory_limit}: NumPy needs at least 128 MB")
     limits, isolate = Limits(), not args.no_isolation
+    if args.memory_limit is not None:
+        limits = dataclasses.replace(limits, memory_bytes=args.memory_limit << 20)
 
     if len(args.submissions) > 1 or args.shard:
         results = _grade_batch(loaded_rubric, cases, extra, limits, isolate, args)
