@@ -23,24 +23,42 @@ from collections import defaultdict
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-START = "start workers: Python, NumPy, import the submission"
+
+SANDBOX = "start the sandbox: shepherd, bubblewrap, Python, NumPy"
+FORK = "fork a worker per item, end it"
+IMPORT = "import the submission in each worker"
+REQUESTS = "requests: wire and the worker's own time"
+
+
+def _request_phase(worker, header, *rest) -> str:
+    return IMPORT if isinstance(header, dict) and header.get("op") == "import" else REQUESTS
+
+
+def _answer_phase(template, kind, *rest) -> str:
+    return SANDBOX if kind == "ready" else FORK
+
 
 STEPS = [
     ("grader.rubric", None, "load", "load the rubric and fixtures"),
     ("grader.fixtures", None, "load", "load the rubric and fixtures"),
     ("grader.submission", None, "locate", "copy the submission"),
     ("grader.submission", "Submission", "cleanup", "copy the submission"),
-    ("grader.sandbox", "Sandbox", "__init__", "sandbox folder: set up and remove"),
-    ("grader.sandbox", "Sandbox", "cleanup", "sandbox folder: set up and remove"),
-    ("grader.session", "WorkerProcess", "__init__", START),
-    ("grader.session", "WorkerProcess", "wait_ready", START),
-    ("grader.session", "WorkerProcess", "stop", "stop workers"),
-    ("grader.session", "WorkerProcess", "exchange", "requests: wire and the worker's own time"),
+    ("grader.sandbox", "Sandbox", "__init__", "sandbox folder and probe: set up, remove"),
+    ("grader.sandbox", "Sandbox", "cleanup", "sandbox folder and probe: set up, remove"),
+    ("grader.sandbox", "Sandbox", "sweep", FORK),
+    ("grader.session", "Template", "__init__", SANDBOX),
+    ("grader.session", "Template", "answer", _answer_phase),
+    ("grader.session", "Template", "fork", FORK),
+    ("grader.session", "Template", "end_worker", FORK),
+    ("grader.session", "Template", "stop", "stop the sandbox"),
+    ("grader.session", "Worker", "wait_ready", FORK),
+    ("grader.session", "Worker", "exchange", _request_phase),
     ("grader.stand_ins", "Registry", "answer", "stand-ins' arithmetic (grader side)"),
     ("grader.compare", None, "check", "compare with torch's values, diagnose"),
     ("pytest", None, "main", "pytest and the checks (the rest)"),
 ]
-"""(module, class or None, function, phase): the steps timed, innermost wins."""
+"""(module, class or None, function, phase): the steps timed, innermost wins. A phase may
+be a function of the call's arguments."""
 
 
 class Phases:
@@ -68,7 +86,7 @@ class Phases:
         @functools.wraps(original)
         def timed(*args, **kwargs):
             self.charge()
-            self.stack.append(_first_request_phase(args) or phase)
+            self.stack.append(phase(*args, **kwargs) if callable(phase) else phase)
             self.calls[counted] += 1
             try:
                 return original(*args, **kwargs)
@@ -88,12 +106,6 @@ class Phases:
                 self.missing.append(".".join(filter(None, (module_name, class_name, function))))
                 continue
             self.wrap(owner, function, phase)
-
-
-def _first_request_phase(args) -> str | None:
-    """A worker's first request (the import) also waits for Python and NumPy to start."""
-    header = args[1] if len(args) > 1 else None
-    return START if isinstance(header, dict) and header.get("op") == "import" else None
 
 
 def one_run(phases: Phases, submission: str) -> dict[str, float]:
@@ -145,8 +157,9 @@ def main(argv: list[str] | None = None) -> int:
     print()
     calls = phases.calls
     print(
-        f"per run: {calls.get('WorkerProcess.__init__', 0)} worker starts, "
-        f"{calls.get('WorkerProcess.exchange', 0)} requests, "
+        f"per run: {calls.get('Template.__init__', 0)} sandbox starts, "
+        f"{calls.get('Template.fork', 0)} workers forked, "
+        f"{calls.get('Worker.exchange', 0)} requests, "
         f"{calls.get('grader.compare.check', 0)} comparisons"
     )
     if phases.missing:
