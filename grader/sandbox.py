@@ -173,7 +173,7 @@ class Sandbox:
         else:
             self.account = WorkerAccount.acquire()
             if self.account is None:
-                notes.append(f"no free worker uid in {UID_BASE}..{UID_BASE + UID_SLOTS - 1}")
+                notes.append(f"no worker uid free in {UID_BASE}..{UID_BASE + UID_SLOTS - 1}")
             else:
                 self._hand_over(self.account.uid)
 
@@ -192,7 +192,8 @@ class Sandbox:
             refusal = self._probe()
             if refusal:
                 notes.append(
-                    f"no user switch: uid {self.account.uid} cannot run Python ({refusal})"
+                    f"no user switch: uid {self.account.uid} cannot read Python or NumPy "
+                    f"here ({refusal})"
                 )
                 self._hand_over(os.getuid())
                 self.account.release()
@@ -200,6 +201,8 @@ class Sandbox:
 
         if self.bwrap is None:
             notes += _visible_secrets()
+        if os.geteuid() == 0 and self.account is None:
+            notes.append("the worker runs as root")
         self.isolation.unprivileged_user = self.account is not None
         self.isolation.namespaces = self.bwrap is not None
         self.isolation.worker_uid = self.account.uid if self.account else os.getuid()
@@ -458,18 +461,20 @@ def _has_passwd_entry(uid: int) -> bool:
 
 
 def _lock_dir() -> Path | None:
-    """A root-only folder for the uid locks, shared by every grader on the machine."""
-    lock_dir = Path(tempfile.gettempdir()) / "mytorch-grader-uids"
-    try:
-        lock_dir.mkdir(mode=0o700, exist_ok=True)
-        info = os.lstat(lock_dir)
-    except OSError as error:
-        log.warning("cannot use %s for worker uid locks: %s", lock_dir, error)
-        return None
-    if not stat.S_ISDIR(info.st_mode) or info.st_uid != 0 or info.st_mode & 0o077:
-        log.warning("%s is not a root-only folder; the worker will not switch user", lock_dir)
-        return None
-    return lock_dir
+    """A root-only folder for the uid locks, shared by every grader on the machine.
+
+    /run first: nobody else can create a folder there ahead of the grader.
+    """
+    for lock_dir in (Path("/run/mytorch-grader"), Path(tempfile.gettempdir()) / "mytorch-grader"):
+        try:
+            lock_dir.mkdir(mode=0o700, exist_ok=True)
+            info = os.lstat(lock_dir)
+        except OSError:
+            continue
+        if stat.S_ISDIR(info.st_mode) and info.st_uid == 0 and not info.st_mode & 0o077:
+            return lock_dir
+        log.warning("%s is not a root-only folder; not used for worker uid locks", lock_dir)
+    return None
 
 
 def processes_of(uid: int) -> list[int]:
