@@ -311,3 +311,21 @@ class Tanh:
         return self.oracle.backward()
 """
 """activation.py's Tanh asks the worker's stand-in (the grader's arithmetic) for answers."""
+
+LOOK_AROUND = """
+import json, os, socket
+seen = {
+    "uid": os.getuid(),
+    "environment": sorted(os.environ),
+    "home": os.listdir(os.environ["HOME"]),
+    "interfaces": [name for _, name in socket.if_nameindex()],
+    "processes": len([entry for entry in os.listdir("/proc") if entry.isdigit()]),
+}
+try:
+    socket.create_connection(("1.1.1.1", 53), timeout=1).close()
+    seen["network"] = "connected"
+except OSError as error:
+    seen["network"] = type(error).__name__
+print("LOOKED " + json.dumps(seen), flush=True)
+"""
+"""Tanh.forward reports what it can see: its uid, environment, HOME, network, processes."""

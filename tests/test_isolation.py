@@ -49,6 +49,11 @@ SLEEP_MARKER = f"600.{secrets.randbelow(10**6):06d}"
 """The argument of the `sleep` children a hostile submission forks: unique to this run."""
 
 ACTIVATIONS = {"4a", "4b", "4c"}
+WORKER_ENVIRONMENT = {
+    *("PATH", "HOME", "TMPDIR", "LANG", "PYTHONHASHSEED", "PYTHONDONTWRITEBYTECODE"),
+    *("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"),
+}
+"""All the worker's environment holds: nothing of the grader's."""
 
 ATTACKS = {
     # name: (edits, base folder, items that must lose points)
@@ -89,6 +94,7 @@ ATTACKS = {
         set(),
     ),
     "kills-its-parent": ((in_tanh_forward(hostile.KILL_PARENT),), hostile.REFERENCE, set()),
+    "looks-around": ((in_tanh_forward(hostile.LOOK_AROUND),), hostile.REFERENCE, set()),
     "prints-200-mb": ((in_tanh_forward(hostile.PRINT_200_MB),), hostile.REFERENCE, set()),
     "raises-8-mb-errors": ((in_tanh_forward(hostile.HUGE_ERROR),), hostile.REFERENCE, {"4b"}),
     "imports-torch-at-top": (
@@ -270,6 +276,30 @@ def test_stand_ins_are_no_oracle_for_student_code(full):
     assert tanh["score"] == 0 and REFUSED_CALLBACK in tanh["output"]
 
 
+def test_worker_sees_an_empty_environment_and_home(full):
+    seen = _looked(full)
+    environment = set(seen["environment"]) - {"PWD"}  # bubblewrap's --chdir sets PWD
+
+    assert (environment, seen["home"]) == (WORKER_ENVIRONMENT, [])
+
+
+def test_worker_runs_under_a_uid_of_its_own(full):
+    isolation = full.results("looks-around")["extra_data"]["isolation"]
+    if not isolation["unprivileged_user"]:
+        pytest.skip("no user switch here")
+
+    assert _looked(full)["uid"] == isolation["worker_uid"] >= 64000
+
+
+def test_worker_has_no_network_and_sees_only_its_sandbox_processes(full):
+    if not full.results("looks-around")["extra_data"]["isolation"]["namespaces"]:
+        pytest.skip("no namespaces here")
+    seen = _looked(full)
+
+    assert seen["interfaces"] == ["lo"] and seen["network"] != "connected"
+    assert seen["processes"] <= 3, "the sandbox's init, the template and the worker"
+
+
 # -- forged results, stray files, other users ----------------------------------------------
 
 
@@ -385,6 +415,16 @@ def _line_of(path: str, text: str, name: str, batch: Batch) -> int:
     """The line of `text` in the graded copy of attack `name`."""
     source = (batch.results_dir.parent / "submissions" / name / path).read_text()
     return source[: source.index(text)].count("\n") + 1
+
+
+def _looked(batch: Batch) -> dict:
+    """What the looks-around attack reported seeing."""
+    line = next(
+        line
+        for line in batch.output("looks-around", "4b").splitlines()
+        if line.startswith("LOOKED ")
+    )
+    return json.loads(line.removeprefix("LOOKED "))
 
 
 def _processes_with_argument(argument: str) -> list[int]:
