@@ -329,7 +329,8 @@ class WorkerAccount:
 
     @classmethod
     def acquire(cls) -> "WorkerAccount | None":
-        """The first free uid of the range, swept clean of a previous grader's leftovers."""
+        """The first uid of the range that no grader holds and no process uses; the files
+        a crashed grader's workers left in shared folders are removed."""
         lock_dir = _lock_dir()
         if lock_dir is None:
             return None
@@ -343,7 +344,11 @@ class WorkerAccount:
             except BlockingIOError:
                 os.close(fd)
                 continue
-            _kill_processes_of(uid)
+            if processes_of(uid):
+                # Not ours to kill: a grader that locks elsewhere, or one that crashed.
+                log.info("worker uid %d has processes but no lock; skipped", uid)
+                os.close(fd)
+                continue
             _remove_files_of(uid)
             return cls(uid, fd)
         return None
