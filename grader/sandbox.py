@@ -329,8 +329,10 @@ class WorkerAccount:
 
     @classmethod
     def acquire(cls) -> "WorkerAccount | None":
-        """The first uid of the range that no grader holds and no process uses; the files
-        a crashed grader's workers left in shared folders are removed."""
+        """The first uid of the range that no grader holds and no process uses, or None.
+
+        What a crashed grader's workers left in the shared folders is removed first.
+        """
         lock_dir = _lock_dir()
         if lock_dir is None:
             return None
