@@ -18,6 +18,7 @@ import os
 import signal
 import statistics
 import sys
+import tempfile
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -31,7 +32,7 @@ from grader import report, runner
 from grader.errors import ConfigError, GraderError
 from grader.rubric import Rubric
 from grader.runner import ItemResult, SubmissionResult
-from grader.sandbox import Limits
+from grader.sandbox import Limits, Sandbox
 from grader.session import START_SECONDS
 from grader.submission import locate
 
@@ -145,11 +146,14 @@ def grade_one(path: Path, rubric: Rubric, cases: dict, limits: Limits, isolate: 
         submission.cleanup()
 
 
-def prepare(rubric: Rubric, cases: dict) -> None:
+def prepare(rubric: Rubric, cases: dict, limits: Limits, isolate: bool) -> None:
     """Pay once, before forking, what every grading child would otherwise pay again.
 
     Collecting the rubric checks imports them and pytest's plugins; a rubric whose checks
-    do not collect is reported here, once, instead of once per submission.
+    do not collect is reported here, once, instead of once per submission. A throwaway
+    sandbox probes the isolation layers this machine allows (a sandbox probes once per
+    process), so that the children inherit the answer: every submission of the batch gets
+    the same isolation level, and the probe's Python and NumPy start is paid once.
     """
     plugin = runner.GradingPlugin(None, rubric, cases)
     with contextlib.redirect_stdout(io.StringIO()):
@@ -159,6 +163,9 @@ def prepare(rubric: Rubric, cases: dict) -> None:
             f"the rubric checks in {runner.CHECKS_DIR} could not be collected (pytest exit "
             f"{code}); run `pytest {runner.CHECKS_DIR} --collect-only` to see why"
         )
+
+    with tempfile.TemporaryDirectory(prefix="mytorch-probe-") as empty:
+        Sandbox(Path(empty), limits, isolate=isolate).cleanup()
 
 
 def grade_many(

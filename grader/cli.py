@@ -160,7 +160,7 @@ def _grade_batch(loaded_rubric, cases, extra, limits, isolate, args) -> list:
     """
     shard = batch.Shard.parse(args.shard) if args.shard else None
     queue = batch.plan(args.submissions, shard)
-    batch.prepare(loaded_rubric, cases)
+    batch.prepare(loaded_rubric, cases, limits, isolate)
     started = time.monotonic()
 
     progress = batch.Progress(len(queue))

@@ -168,11 +168,14 @@ def test_csv_total_is_the_sum_of_its_item_columns(graded_class):
         assert float(row["total"]) == pytest.approx(items, abs=0.02), name
 
 
-def test_csv_names_zips_by_their_stem_and_gives_the_isolation_level(graded_class):
-    assert {row["isolation"] for row in graded_class.rows.values()} <= {
-        "full", "user", "limits", "process"
-    }  # fmt: skip
-    assert graded_class.rows["erin"]["3"] != "2"
+def test_every_submission_of_a_batch_gets_the_same_isolation_level(graded_class):
+    levels = {row["isolation"] for row in graded_class.rows.values()}
+
+    assert len(levels) == 1 and levels <= {"full", "user", "limits", "process"}
+
+
+def test_a_zip_is_named_by_its_stem_and_graded_like_a_folder(graded_class):
+    assert graded_class.lost("erin") == set(MUTANT["sgd-ignores-lr"].loses)
 
 
 def test_results_dir_holds_one_valid_results_json_per_submission(graded_class):
