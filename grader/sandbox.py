@@ -537,16 +537,18 @@ def _remove_files_of(uid: int) -> None:
 
 
 def _remove_tree(root: Path) -> None:
-    """Remove a folder even where a worker took the write permission off its own dirs."""
+    """Remove a folder, even where a worker took the permissions off its own dirs."""
+    _make_removable(root)
+    shutil.rmtree(root, ignore_errors=True)
 
-    def make_writable_and_retry(function, path, excinfo):
-        parent = os.path.dirname(path)
-        try:
-            os.chmod(parent, 0o700)
-            if os.path.isdir(path) and not os.path.islink(path):
-                os.chmod(path, 0o700)
-            function(path)
-        except OSError:
-            pass
 
-    shutil.rmtree(root, onerror=make_writable_and_retry)
+def _make_removable(directory: Path) -> None:
+    """Give every directory below `directory` (links not followed) mode 0700."""
+    try:
+        os.chmod(directory, 0o700)
+        entries = list(os.scandir(directory))
+    except OSError:
+        return
+    for entry in entries:
+        if entry.is_dir(follow_symlinks=False):
+            _make_removable(Path(entry.path))

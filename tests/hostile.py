@@ -329,3 +329,20 @@ except OSError as error:
 print("LOOKED " + json.dumps(seen), flush=True)
 """
 """Tanh.forward reports what it can see: its uid, environment, HOME, network, processes."""
+
+
+def lock_away_files(token: str) -> str:
+    """Code that leaves files in its HOME, working and temp dirs, in folders of mode 000."""
+    return f"""
+import os
+for folder in (os.environ["HOME"], os.getcwd(), os.environ["TMPDIR"]):
+    locked = os.path.join(folder, "{token}")
+    try:
+        os.makedirs(os.path.join(locked, "inner"))
+        with open(os.path.join(locked, "inner", "file"), "w") as stream:
+            stream.write("left behind")
+        os.chmod(os.path.join(locked, "inner"), 0)
+        os.chmod(locked, 0)
+    except OSError:
+        pass
+"""

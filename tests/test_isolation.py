@@ -8,6 +8,7 @@ the row of the issue's table it pins.
 """
 
 import contextlib
+import glob
 import io
 import json
 import os
@@ -339,7 +340,9 @@ def test_forged_results_lose_to_the_graders_own_file(shared_dir, switches):
 @pytest.mark.skipif(not IS_ROOT, reason="runs `grade` as another user")
 @pytest.mark.parametrize("switches", ["", "nobwrap"], ids=["any-namespaces", "no-namespaces"])
 def test_grade_as_an_ordinary_user_warns_and_scores_right(shared_dir, switches):
-    submission = build(shared_dir / "killer", in_tanh_forward(hostile.KILL_PARENT))
+    token = secrets.token_hex(6)
+    attack = hostile.lock_away_files(token) + hostile.KILL_PARENT
+    submission = build(shared_dir / "killer", in_tanh_forward(attack))
     results = shared_dir / "results.json"
 
     done = _grade_subprocess(submission, results, GRADER_SANDBOX=switches, user=65534)
@@ -351,6 +354,7 @@ def test_grade_as_an_ordinary_user_warns_and_scores_right(shared_dir, switches):
     assert isolation["unprivileged_user"] is False and isolation["resource_limits"] is True
     assert "not root" in " ".join(isolation["notes"])
     assert f"isolation level {isolation['level']!r}, not 'full'" in done.stderr
+    assert glob.glob(f"{tempfile.gettempdir()}/mytorch-grade-*/*/{token}") == []
 
 
 # -- helpers ------------------------------------------------------------------------------
