@@ -124,6 +124,10 @@ class Template:
                 env=sandbox.environment(),
                 start_new_session=True,
             )
+        except BaseException:
+            self.control.close()
+            os.close(output_read)
+            raise
         finally:
             control_end.close()
             os.close(output_write)
@@ -254,7 +258,8 @@ class Session:
         self.worker.close()
         self.worker = None
         try:
-            ended = _describe_exit(self.template.end_worker())
+            code = self.template.end_worker()
+            ended = "ended" if code is None else _describe_exit(code)
         except (wire.WireError, OSError):
             ended = f"was lost with its template, which {self._end_template()}"
         self.sandbox.sweep()
@@ -315,15 +320,18 @@ class Session:
         ready means the sandbox cannot run here, which the caller reports.
         """
         for attempt in range(2):
+            worker = None
             try:
                 if self.template is None:
                     self.template = Template(self.sandbox, self.output)
-                    ready = self.template.answer("ready", time.monotonic() + START_SECONDS)
+                    self.template.answer("ready", time.monotonic() + START_SECONDS)
                 deadline = time.monotonic() + START_SECONDS
                 worker = self.template.fork(deadline)
                 ready = worker.wait_ready(deadline)
                 break
             except (wire.WireError, OSError) as error:
+                if worker is not None:
+                    worker.close()
                 ended = self._end_template()
                 self.exits.append(f"the worker's template {ended} ({error})")
                 if attempt == 1:
