@@ -88,6 +88,9 @@ class Limits:
     open_files: int = 64
     file_bytes: int = 8 << 20
     """Largest file the worker may write."""
+    scratch_bytes: int = 32 << 20
+    """Size of each of the worker's writable folders (its copy of the submission, HOME and
+    /tmp), in memory, when namespaces hold; without them they are folders on disk."""
 
 
 @dataclass
@@ -248,8 +251,15 @@ class Sandbox:
         return shepherd + self._namespaces() + template
 
     def _settings(self) -> str:
+        """The template's settings: the limits, the worker's uid, what to copy where."""
         limits = asdict(self.limits) if self.isolate else {}
-        return json.dumps({"limits": limits, "uid": self.account.uid if self.account else None})
+        limits.pop("scratch_bytes", None)
+        settings = {"limits": limits, "uid": self.account.uid if self.account else None}
+        if self.bwrap:
+            # The copy of the submission goes into a tmpfs, so a worker cannot fill the disk.
+            settings["copy"] = ["/sandbox/original", "/sandbox/submission"]
+            settings["writable"] = ["/sandbox/submission", "/sandbox/home"]
+        return json.dumps(settings)
 
     def _namespaces(self) -> list[str]:
         if not self.bwrap:
@@ -276,10 +286,11 @@ class Sandbox:
         for directory in self.numpy_dirs:
             argv += ["--ro-bind", str(directory), f"/sandbox/pylib/{directory.name}"]
         argv += ["--ro-bind", str(self.scratch / "grader"), "/sandbox/grader"]
-        argv += ["--bind", str(self.submission), "/sandbox/submission"]
-        argv += ["--bind", str(self.scratch / "home"), "/sandbox/home"]
-        argv += ["--bind", str(self.scratch / "tmp"), "/tmp"]
-        argv += ["--proc", "/proc", "--dev", "/dev", "--chdir", "/sandbox/submission"]
+        argv += ["--ro-bind", str(self.submission), "/sandbox/original"]
+        for writable, mode in (("/sandbox/submission", "0755"), ("/sandbox/home", "0755")):
+            argv += ["--size", str(self.limits.scratch_bytes), "--perms", mode, "--tmpfs", writable]
+        argv += ["--size", str(self.limits.scratch_bytes), "--perms", "1777", "--tmpfs", "/tmp"]
+        argv += ["--proc", "/proc", "--dev", "/dev", "--chdir", "/sandbox"]
         return argv + ["--"]
 
     def environment(self) -> dict[str, str]:

@@ -18,7 +18,9 @@ only then does it import the submission.
 Usage: python -I -S worker.py CONTROL_FD SUBMISSION_ROOT NUMPY_DIR SETTINGS
 (CONTROL_FD is a Unix socket to the grader; NUMPY_DIR a folder that holds NumPy and
 nothing else importable; SETTINGS the JSON {"limits": grader.sandbox.Limits as a dict,
-or {} for none, "uid": the worker's uid, or null to keep the template's}.)
+or {} for none, "uid": the worker's uid, or null to keep the template's, and optionally
+"copy": [from, to], the submission to copy into its working folder first, "writable":
+the folders to give to the worker's uid}.)
 """
 
 import contextlib
@@ -27,6 +29,7 @@ import importlib
 import json
 import os
 import resource
+import shutil
 import signal
 import socket
 import sys
@@ -529,6 +532,7 @@ class Template:
     def serve(self):
         _prctl(PR_SET_DUMPABLE, 0)
         _prctl(PR_SET_CHILD_SUBREAPER, 1)
+        self.prepare_folders()
         self.answer({"kind": "ready", "limits": APPLIED_LIMITS, "pid": os.getpid()})
         while True:
             try:
@@ -549,6 +553,19 @@ class Template:
 
     def answer(self, header):
         wire.write_frame(self.control.fileno(), header)
+
+    def prepare_folders(self):
+        """Copy the submission into its working folder; give the workers their folders."""
+        if self.settings.get("copy"):
+            source, target = self.settings["copy"]
+            shutil.copytree(source, target, dirs_exist_ok=True)
+            os.chdir(target)
+        uid = self.settings.get("uid")
+        for folder in self.settings.get("writable", []) if uid is not None else []:
+            for directory, _, files in os.walk(folder):
+                os.chown(directory, uid, uid)
+                for name in files:
+                    os.chown(os.path.join(directory, name), uid, uid)
 
     def fork(self, request_fd, reply_fd):
         """Start a worker on the two pipes; False if the fork was refused."""

@@ -346,3 +346,21 @@ for folder in (os.environ["HOME"], os.getcwd(), os.environ["TMPDIR"]):
     except OSError:
         pass
 """
+
+
+FILL_THE_DISK = """
+import os
+if not os.path.exists("filled"):
+    open("filled", "w").close()
+    written = 0
+    for folder in (os.getcwd(), os.environ["HOME"], os.environ["TMPDIR"]):
+        for number in range(16):
+            try:
+                with open(os.path.join(folder, f"fill-{number}"), "wb") as stream:
+                    stream.write(bytes(8 << 20))
+            except OSError:
+                break
+            written += 8
+    print(f"wrote {written} MiB", flush=True)
+"""
+"""Tanh.forward writes 8 MiB files into each writable folder, up to 128 MiB each."""

@@ -37,7 +37,7 @@ from hostile import (
 )
 
 from grader import cli, rubric
-from grader.sandbox import Sandbox
+from grader.sandbox import Limits, Sandbox
 from grader.session import REFUSED_CALLBACK
 
 RUBRIC = rubric.load()
@@ -96,6 +96,7 @@ ATTACKS = {
     ),
     "kills-its-parent": ((in_tanh_forward(hostile.KILL_PARENT),), hostile.REFERENCE, set()),
     "looks-around": ((in_tanh_forward(hostile.LOOK_AROUND),), hostile.REFERENCE, set()),
+    "fills-the-disk": ((in_tanh_forward(hostile.FILL_THE_DISK),), hostile.REFERENCE, set()),
     "prints-200-mb": ((in_tanh_forward(hostile.PRINT_200_MB),), hostile.REFERENCE, set()),
     "raises-8-mb-errors": ((in_tanh_forward(hostile.HUGE_ERROR),), hostile.REFERENCE, {"4b"}),
     "imports-torch-at-top": (
@@ -299,6 +300,14 @@ def test_worker_has_no_network_and_sees_only_its_sandbox_processes(full):
 
     assert seen["interfaces"] == ["lo"] and seen["network"] != "connected"
     assert seen["processes"] <= 3, "the sandbox's init, the template and the worker"
+
+
+def test_worker_cannot_fill_the_disk(full):
+    if not full.results("fills-the-disk")["extra_data"]["isolation"]["namespaces"]:
+        pytest.skip("no namespaces here: the worker writes to disk (docs/isolation.md)")
+    written = int(full.output("fills-the-disk", "4b").split("wrote ")[1].split()[0])
+
+    assert written <= 3 * Limits().scratch_bytes >> 20
 
 
 # -- forged results, stray files, other users ----------------------------------------------
