@@ -366,6 +366,28 @@ def test_grade_as_an_ordinary_user_warns_and_scores_right(shared_dir, switches):
     assert glob.glob(f"{tempfile.gettempdir()}/mytorch-grade-*/*/{token}") == []
 
 
+def test_bubblewrap_that_refuses_falls_back_with_a_warning(shared_dir):
+    fake_bin = shared_dir / "bin"
+    fake_bin.mkdir()
+    refusing = fake_bin / "bwrap"
+    refusing.write_text(
+        "#!/bin/sh\necho 'bwrap: Creating new namespace failed: Operation not permitted' >&2\n"
+        "exit 1\n"
+    )
+    refusing.chmod(0o755)
+    results = shared_dir / "results.json"
+
+    done = _grade_subprocess(
+        hostile.REFERENCE, results, PATH=f"{fake_bin}{os.pathsep}{os.environ['PATH']}"
+    )
+
+    data = json.loads(results.read_text())
+    isolation = data["extra_data"]["isolation"]
+    assert (done.returncode, data["score"]) == (0, 35)
+    assert not isolation["namespaces"] and "bubblewrap refused" in " ".join(isolation["notes"])
+    assert "Operation not permitted" in done.stderr
+
+
 # -- helpers ------------------------------------------------------------------------------
 
 
