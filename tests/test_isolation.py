@@ -37,7 +37,7 @@ from hostile import (
 )
 
 from grader import cli, rubric
-from grader.sandbox import Limits, Sandbox
+from grader.sandbox import Limits
 from grader.session import REFUSED_CALLBACK
 
 RUBRIC = rubric.load()
@@ -324,8 +324,7 @@ def shared_dir():
 
 @pytest.mark.parametrize("switches", ["", "nobwrap"], ids=["best", "user"])
 def test_forged_results_lose_to_the_graders_own_file(shared_dir, switches):
-    if _level_with(switches) not in ("full", "user"):
-        pytest.skip(f"{_level_with(switches)!r} level: a worker there may write where it likes")
+    grader = _grader_reaching({"full", "user"}, switches)
     token = secrets.token_hex(6)
     submission = build(
         shared_dir / "forger",
@@ -337,7 +336,7 @@ def test_forged_results_lose_to_the_graders_own_file(shared_dir, switches):
     results_dir.chmod(0o1777)
     results = results_dir / "results.json"
 
-    done = _grade_subprocess(submission, results, GRADER_SANDBOX=switches)
+    done = _grade_subprocess(submission, results, grader, GRADER_SANDBOX=switches)
 
     assert done.returncode == 0, done.stderr
     data = json.loads(results.read_text())
@@ -354,7 +353,9 @@ def test_grade_as_an_ordinary_user_warns_and_scores_right(shared_dir, switches):
     submission = build(shared_dir / "killer", in_tanh_forward(attack))
     results = shared_dir / "results.json"
 
-    done = _grade_subprocess(submission, results, GRADER_SANDBOX=switches, user=65534)
+    done = _grade_subprocess(
+        submission, results, _grader_for(65534), user=65534, GRADER_SANDBOX=switches
+    )
 
     assert done.returncode == 0, done.stderr
     data = json.loads(results.read_text())
@@ -391,22 +392,26 @@ def test_bubblewrap_that_refuses_falls_back_with_a_warning(shared_dir):
 # -- helpers ------------------------------------------------------------------------------
 
 
-def _level_with(switches: str) -> str:
-    """The isolation level a sandbox gets here with GRADER_SANDBOX=`switches`."""
-    with tempfile.TemporaryDirectory() as empty, _environment(GRADER_SANDBOX=switches):
-        sandbox = Sandbox(Path(empty))
-        sandbox.cleanup()
-    return sandbox.isolation.level
+PLANNED_LEVEL = """
+import tempfile
+from pathlib import Path
+from grader.sandbox import Sandbox
+with tempfile.TemporaryDirectory() as empty:
+    sandbox = Sandbox(Path(empty))
+    sandbox.cleanup()
+print(sandbox.isolation.level)
+"""
 
 
-def _grade_subprocess(submission: Path, results: Path, user: int | None = None, **variables):
-    """`grade SUBMISSION --results RESULTS` in a new process, as `user` if given."""
-    grade, environment = GRADE, {**os.environ, **variables, "HOME": str(results.parent)}
-    if user is not None:
-        grade, path = _grader_for(user)
-        grade = _as_user(user) + grade
+def _grade_subprocess(submission: Path, results: Path, grader=None, user=None, **variables):
+    """`grade SUBMISSION --results RESULTS` in a new process (of `grader`, as `user`)."""
+    command, path = grader or (GRADE, None)
+    environment = {**os.environ, **variables, "HOME": str(results.parent)}
+    if path is not None:
         environment["PYTHONPATH"] = path
-    command = [*grade, str(submission), "--results", str(results), "--time-limit", "5"]
+    if user is not None:
+        command = _as_user(user) + command
+    command = [*command, str(submission), "--results", str(results), "--time-limit", "5"]
     return subprocess.run(
         command, capture_output=True, text=True, env=environment, timeout=120, cwd=results.parent
     )
@@ -416,22 +421,44 @@ def _as_user(user: int) -> list[str]:
     return ["setpriv", f"--reuid={user}", f"--regid={user}", "--clear-groups", "--"]
 
 
-def _grader_for(user: int) -> tuple[list[str], str]:
-    """A Python that `user` can run, with the grader importable, and its PYTHONPATH.
-
-    This one if `user` can run it, else the system's Python of the same version (this
-    one may live in a folder only root can enter, as pyenv's do under /root).
-    """
+def _pythons() -> list[tuple[str, str | None]]:
+    """Pythons that can run the grader, with the PYTHONPATH each needs: this one, and the
+    system's of the same version (this one may live where only root can read, as pyenv's
+    do under /root, which keeps the worker's uid from reading it)."""
     site_packages = [folder for folder in sys.path if folder.endswith("site-packages")]
     path = os.pathsep.join([str(hostile.REPO), *site_packages])
     version = f"{sys.version_info.major}.{sys.version_info.minor}"
-    for python in (sys.executable, f"/usr/bin/python{version}"):
-        check = "import os, sys, grader.cli; os.stat(os.path.realpath(sys.executable))"
+    return [(sys.executable, None), (f"/usr/bin/python{version}", path)]
+
+
+def _grader_for(user: int) -> tuple[list[str], str | None]:
+    """A `grade` command that `user` can run, and its PYTHONPATH."""
+    version = f"{sys.version_info.major}.{sys.version_info.minor}"
+    check = "import os, sys, grader.cli; os.stat(os.path.realpath(sys.executable))"
+    for python, path in _pythons():
         probe = _as_user(user) + [python, "-c", check + "; print(sys.version)"]
-        done = subprocess.run(probe, capture_output=True, text=True, env={"PYTHONPATH": path})
+        environment = {"PYTHONPATH": path} if path else {}
+        done = subprocess.run(probe, capture_output=True, text=True, env=environment)
         if done.returncode == 0 and done.stdout.startswith(f"{version}."):
             return [python, "-m", "grader.cli"], path
     pytest.skip(f"no Python {version} that uid {user} can run")
+
+
+def _grader_reaching(levels: set[str], switches: str) -> tuple[list[str], str | None]:
+    """A `grade` command (and its PYTHONPATH) whose sandbox reaches one of `levels` here
+    with GRADER_SANDBOX=`switches`: a worker may not run hostile code below them."""
+    reached = []
+    for python, path in _pythons():
+        environment = {**os.environ, "GRADER_SANDBOX": switches}
+        if path is not None:
+            environment["PYTHONPATH"] = path
+        done = subprocess.run(
+            [python, "-c", PLANNED_LEVEL], capture_output=True, text=True, env=environment
+        )
+        reached.append(done.stdout.strip() or "none")
+        if reached[-1] in levels:
+            return [python, "-m", "grader.cli"], path
+    pytest.skip(f"levels reached here: {', '.join(reached)}; a worker there may write anywhere")
 
 
 def _lost(data: dict) -> set[str]:
