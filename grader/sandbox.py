@@ -80,7 +80,7 @@ class Limits:
     """
 
     cpu_seconds: int = 60
-    """CPU time of one worker over its whole life (each item also has a wall-clock limit)."""
+    """CPU time of one worker, that is of one rubric item (which also has a wall-clock limit)."""
     memory_bytes: int = 384 << 20
     """Address space of the worker: NumPy needs about 140 MB of it, the homework little more."""
     processes: int = 1
