@@ -13,6 +13,8 @@ import os
 import random
 import shutil
 import statistics
+import subprocess
+import sys
 import time
 import zipfile
 from collections import Counter
@@ -209,6 +211,21 @@ def test_progress_is_one_plain_line_per_submission_off_a_terminal(graded_class):
     assert [line.split("]")[0] for line in lines] == [
         f"[{done}/{len(CLASS)}" for done in range(1, len(CLASS) + 1)
     ]
+
+
+def test_grading_a_batch_never_imports_torch(tmp_path):
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+    command = [sys.executable, "-X", "importtime", "-m", "grader.cli"]
+
+    done = subprocess.run(
+        [*command, str(tmp_path / "a"), str(tmp_path / "b"), "--shard", "0/2"],
+        capture_output=True,
+        text=True,
+    )
+
+    imported = {line.split("|")[-1].strip() for line in done.stderr.splitlines() if "|" in line}
+    assert (done.returncode, "numpy" in imported, "torch" in imported) == (0, True, False)
 
 
 # -- --shard K/N ---------------------------------------------------------------------------
