@@ -1,11 +1,12 @@
 """Grade many submissions in one run: a few at a time, each in its own forked grading process.
 
 The fixed costs are paid once, in the parent, before any fork: the rubric, the fixtures
-(torch's expected values, frozen), the grader's imports and the collection of the rubric
-checks. Each child then grades one submission with its own worker, sandbox and time
-limits, and sends back its SubmissionResult (a trusted process talking to its parent; the
-student's code stays behind the worker's wire). A child that dies or overruns costs only
-its own submission, which is reported with a zero score and the reason.
+(torch's expected values, frozen), the grader's imports, the collection of the rubric
+checks and the probe of the sandbox's layers. Each child then grades one submission with
+its own sandbox, workers and time limits, and sends back its SubmissionResult (a trusted
+process talking to its parent; the student's code stays behind the worker's wire). A
+child that dies or overruns costs only its own submission, which is reported with a zero
+score and the reason.
 """
 
 import contextlib
@@ -19,6 +20,7 @@ import signal
 import statistics
 import sys
 import tempfile
+import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -190,7 +192,8 @@ def grade_many(
     # collections: less work for them, and fewer of the parent's pages copied into each.
     gc.freeze()
     # A scheduler's SIGTERM (a job array's time limit) stops the batch as Ctrl-C does.
-    previous_handler = signal.signal(signal.SIGTERM, _interrupt)
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    previous_handler = signal.signal(signal.SIGTERM, _interrupt) if in_main_thread else None
     try:
         while pending or running:
             while pending and len(running) < jobs:
@@ -209,7 +212,8 @@ def grade_many(
     finally:
         for child in running.values():
             child.stop()
-        signal.signal(signal.SIGTERM, previous_handler)
+        if in_main_thread:
+            signal.signal(signal.SIGTERM, previous_handler)
         gc.unfreeze()
 
 
