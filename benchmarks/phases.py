@@ -1,13 +1,20 @@
-"""Where the time of `grade SUBMISSION` goes: a profile of one run, by phase.
+"""Where the time of `grade SUBMISSION` goes: a profile by phase, cold and warm.
 
     python benchmarks/phases.py [SUBMISSION] [--runs 5]
 
-Grades SUBMISSION (default: reference/) in this process through `grader.cli.main`, with a
-timer around the grader's main steps. Each moment of the run is charged to the innermost
-step running then, so the phases add up to the run's wall time; whatever no step claims
-(pytest's own collection, fixtures and reports, and the checks' code) is "pytest and the
-checks". Process start and the grader's imports are timed in separate fresh processes.
-Prints the median of --runs runs (after one unmeasured warm-up run).
+Each run is a fresh process that times the grader's imports, then grades SUBMISSION
+(default: reference/) twice through `grader.cli.main` with a timer around the grader's
+main steps. Each moment is charged to the innermost step running then, so the phases add
+up to the run's wall time; whatever no step claims (pytest's collection, fixtures and
+reports, and the checks' own code) is "pytest and the checks".
+
+- cold: the first grading, what `grade SUBMISSION` pays (with Python's start, timed apart
+  as `python -c pass`, and the imports);
+- warm: the second, what each further submission of a batch pays, once the parent has
+  imported, collected the checks and probed the sandbox (a batch also loads the rubric
+  and fixtures only once, which this second grading does again: 0.03 s).
+
+Prints the median of --runs runs.
 """
 
 import argparse
@@ -15,9 +22,11 @@ import contextlib
 import functools
 import importlib
 import io
+import json
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -119,6 +128,24 @@ def one_run(phases: Phases, submission: str) -> dict[str, float]:
     return dict(phases.seconds)
 
 
+def profile_in_this_process(submission: str, report_path: str) -> None:
+    """One fresh process's share of the profile: imports, a cold and a warm grading."""
+    started = time.perf_counter()
+    phases = Phases()
+    phases.instrument()
+    importlib.import_module("grader.cli")
+    imports = time.perf_counter() - started
+
+    cold = one_run(phases, submission)
+    warm = one_run(phases, submission)
+    with open(report_path, "w") as stream:
+        json.dump(
+            {"imports": imports, "cold": cold, "warm": warm, "calls": phases.calls}
+            | {"missing": phases.missing},
+            stream,
+        )
+
+
 def fresh_process_seconds(code: str, runs: int) -> float:
     """Median wall time of `python -c CODE` in a fresh process."""
     times = []
@@ -133,37 +160,55 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("submission", nargs="?", default=str(REPO / "reference"))
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--report", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.report:
+        profile_in_this_process(args.submission, args.report)
+        return 0
 
     interpreter = fresh_process_seconds("pass", args.runs)
-    imports = fresh_process_seconds("import grader.cli", args.runs) - interpreter
+    runs = []
+    with tempfile.TemporaryDirectory() as scratch:
+        report = str(Path(scratch) / "phases.json")
+        for _ in range(args.runs):
+            command = [sys.executable, __file__, args.submission, "--report", report]
+            subprocess.run(command, check=True, cwd=REPO)
+            runs.append(json.loads(Path(report).read_text()))
 
-    phases = Phases()
-    phases.instrument()
-    one_run(phases, args.submission)  # warm-up: file caches, bubblewrap's probe
-    runs = [one_run(phases, args.submission) for _ in range(args.runs)]
+    def median(kind: str, phase: str) -> float:
+        return statistics.median(run[kind].get(phase, 0.0) for run in runs)
 
-    names = sorted({phase for run in runs for phase in run})
-    median = {phase: statistics.median(run.get(phase, 0.0) for run in runs) for phase in names}
-    rows = [("Python starts (python -c pass)", interpreter), ("grader's imports", imports)]
-    rows += sorted(median.items(), key=lambda row: -row[1])
-    total = sum(seconds for _, seconds in rows)
+    phases = {phase for run in runs for kind in ("cold", "warm") for phase in run[kind]}
+    rows = [
+        ("Python's start (python -c pass)", interpreter, 0.0),
+        ("the grader's imports", statistics.median(run["imports"] for run in runs), 0.0),
+    ]
+    rows += sorted(
+        ((phase, median("cold", phase), median("warm", phase)) for phase in phases),
+        key=lambda row: -row[1],
+    )
+    cold_total = sum(row[1] for row in rows)
+    warm_total = sum(row[2] for row in rows)
 
-    print(f"grade {args.submission}: median of {args.runs} runs, by phase")
-    width = max(len(name) for name, _ in rows)
-    for name, seconds in rows:
-        print(f"  {name:<{width}}  {seconds:6.3f} s  {100 * seconds / total:4.0f} %")
-    print(f"  {'total':<{width}}  {total:6.3f} s")
+    print(f"grade {args.submission}: median of {args.runs} fresh processes, by phase")
+    width = max(len(row[0]) for row in rows)
+    print(f"  {'':<{width}}  {'cold (one grade)':>18}  {'warm (in a batch)':>18}")
+    for name, cold, warm in rows:
+        print(
+            f"  {name:<{width}}  {cold:7.3f} s {100 * cold / cold_total:4.0f} %"
+            f"  {warm:7.3f} s {100 * warm / warm_total:4.0f} %"
+        )
+    print(f"  {'total':<{width}}  {cold_total:7.3f} s{'':7}  {warm_total:7.3f} s")
     print()
-    calls = phases.calls
+    calls = runs[-1]["calls"]
     print(
-        f"per run: {calls.get('Template.__init__', 0)} sandbox starts, "
+        f"per grading: {calls.get('Template.__init__', 0)} sandbox start, "
         f"{calls.get('Template.fork', 0)} workers forked, "
         f"{calls.get('Worker.exchange', 0)} requests, "
         f"{calls.get('grader.compare.check', 0)} comparisons"
     )
-    if phases.missing:
-        print(f"not timed (not in this version of the grader): {', '.join(phases.missing)}")
+    if runs[-1]["missing"]:
+        print(f"not timed (not in this version of the grader): {', '.join(runs[-1]['missing'])}")
     return 0
 
 
