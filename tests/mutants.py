@@ -163,6 +163,14 @@ MUTANTS = [
         {"1c"},
         "dLdA = dLdO W: wrong numbers when C_in == C_out, a shape error otherwise",
     ),
+    _mutant(
+        "backward-returns-nothing",
+        LINEAR,
+        _DLDA,
+        "dLdO @ self.W.T",
+        {"1c"},
+        "dLdW and dLdb are stored but dLdA is never returned: backward returns None",
+    ),
     # Losses
     _mutant(
         "mse-mean-over-N-only",
@@ -179,6 +187,15 @@ MUTANTS = [
         "return (self.O - self.Y) / (self.N * self.q)",
         {"2b"},
         "dLdO misses the factor 2",
+    ),
+    _mutant(
+        "mse-forward-modifies-O-in-place",
+        LOSS,
+        _MSE,
+        "O -= Y\n        return float((O**2).sum() / (self.N * self.q))",
+        {"2b"},
+        "forward subtracts Y from the caller's O in place (L itself stays right), so "
+        "backward sees O - Y where it expects O",
     ),
     _mutant(
         "mse-backward-sign",

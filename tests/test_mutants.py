@@ -67,6 +67,8 @@ def _explain(scores: dict) -> str:
 
 DIAGNOSED = {
     "dLdW-transposed": ("1c", "the values are right but transposed"),
+    "backward-returns-nothing": ("1c", "returned None instead of an array"),
+    "mse-forward-modifies-O-in-place": ("2b", "modified its input array in place"),
     "mse-backward-without-2": ("2b", "constant factor 1/2"),
     "mse-mean-over-N-only": ("2a", "constant factor N"),
     "ce-backward-not-over-N": ("2d", "constant factor N"),
