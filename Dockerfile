@@ -6,7 +6,7 @@
 #       -v "$PWD/results:/autograder/results" mytorch-autograder
 #
 # The zip is unpacked into /autograder/source; its setup.sh installs everything (Python
-# 3.11, the pinned packages with a CPU build of torch, the grader, bubblewrap and setpriv
+# 3.11, the pinned packages with a CPU build of torch, the grader and bubblewrap
 # to run student code under an unprivileged uid) and makes /autograder/source readable
 # by root only; its run_autograder becomes /autograder/run_autograder. The same image can
 # be pushed to a registry and named in Gradescope's manual Docker configuration.

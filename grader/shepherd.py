@@ -3,7 +3,7 @@
 The grader starts this script, in a session of its own, in front of the sandboxed
 command:
 
-    grader -> shepherd -> [bwrap -> setpriv ->] python worker.py
+    grader -> shepherd -> [bwrap ->] python worker.py (template) -> worker, one per item
 
 It runs as the grader's own user, outside every sandbox layer, and does three things:
 

@@ -9,7 +9,7 @@
 #     `grade fixtures check`: grading compares with the frozen fixtures);
 #   - the grader itself, as an editable install: its code, rubric and fixtures stay in
 #     /autograder/source, and `grade` goes on the PATH;
-#   - bubblewrap and setpriv for the sandbox. Student code never runs as root: the grader
+#   - bubblewrap for the sandbox. Student code never runs as root: the grader
 #     gives each worker a uid of its own from 64000 up, one that has no account here.
 #
 # Then /autograder/source becomes readable by root only (mode 0700): a worker running
