@@ -123,6 +123,22 @@ MUTANTS = [
         {"1a"},
         "W created (C_out, C_in), torch's layout; forward and backward are checked with W set",
     ),
+    Mutant(
+        "W-in-torch-layout-throughout",
+        (
+            Edit(
+                LINEAR,
+                _W_INIT,
+                _W_INIT.replace("(num_inputs, num_outputs)", "(num_outputs, num_inputs)"),
+            ),
+            Edit(LINEAR, _FORWARD, "return A @ self.W.T + self.b"),
+            Edit(LINEAR, _DLDW, "self.dLdW = dLdO.T @ self.A"),
+            Edit(LINEAR, _DLDA, "return dLdO @ self.W"),
+        ),
+        frozenset({"1a"}),
+        "W and dLdW kept (C_out, C_in) everywhere, as torch does: only 1a, which asks for "
+        "(C_in, C_out), may lose; forward, backward, SGD and training use the student's layout",
+    ),
     _mutant(
         "init-b-ones",
         LINEAR,

@@ -21,12 +21,20 @@ def session(request):
 
 @dataclass(frozen=True)
 class Representation:
-    """How the student's own Linear stores its bias and the bias gradient."""
+    """How the student's own Linear stores its weights, its bias and the bias gradient."""
 
     b_layout: str
     """"flat" (h,), "column" (h, 1) or "row" (1, h), from the student's __init__."""
     dLdb_layout: str
     """The same, for dLdb after the student's own backward."""
+    W_transposed: bool = False
+    """W (and so dLdW) kept as (C_out, C_in), torch's layout, consistently in __init__ and
+    forward. The handout asks for (C_in, C_out), so item 1a says so; the other items
+    then use the student's layout, so that this one choice is not paid for three times."""
+
+    def W(self, values: np.ndarray) -> np.ndarray:
+        """W or dLdW, (C_in, C_out), in the student's layout."""
+        return values.T.copy() if self.W_transposed else values.copy()
 
     def b(self, values: np.ndarray) -> np.ndarray:
         return _arrange(values, self.b_layout)
@@ -47,17 +55,29 @@ def _layout(array, size: int) -> str:
 
 @pytest.fixture(scope="session")
 def representation(session) -> Representation:
-    """Learn the bias layout from the student's own Linear (flat if it cannot be learned)."""
+    """Learn the layouts from the student's own Linear (the handout's where it cannot tell).
+
+    A Linear(3, 4) shows how b is kept; its forward and backward on a batch of two show how
+    dLdb is kept, and whether a W of shape (4, 3) really is used as (C_out, C_in).
+    """
     b_layout = dLdb_layout = "flat"
+    W_transposed = False
     try:
         layer = session.new(*LINEAR, args=(3, 4))
         b_layout = _layout(layer.get("b"), 4)
+        if getattr(layer.get("W"), "shape", None) == (4, 3):
+            layer.set("W", np.full((4, 3), 0.5))
+            W_transposed = getattr(layer.call("forward", np.ones((2, 3))), "shape", None) == (2, 4)
+    except (StudentError, WorkerLost):
+        W_transposed = False
+    try:
+        layer = session.new(*LINEAR, args=(3, 4))
         layer.call("forward", np.ones((2, 3)))
         layer.call("backward", np.ones((2, 4)))
         dLdb_layout = _layout(layer.get("dLdb"), 4)
     except (StudentError, WorkerLost):
         dLdb_layout = b_layout
-    return Representation(b_layout, dLdb_layout)
+    return Representation(b_layout, dLdb_layout, W_transposed)
 
 
 LINEAR = ("mytorch.nn.Linear", "mytorch.nn.linear.Linear")

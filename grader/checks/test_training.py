@@ -33,7 +33,7 @@ def test_training_run(session, representation, data, case, item, record):
         "models.MLP1", "models.mlp.MLP1", args=(num_inputs, num_outputs, num_hiddens)
     )
     for i in range(2):
-        model.set(f"layers.{i}.W", data[f"{i}/W"].copy())
+        model.set(f"layers.{i}.W", representation.W(data[f"{i}/W"]))
         model.set(f"layers.{i}.b", representation.b(data[f"{i}/b"]))
     loss = session.new(*LOSSES[case])
     optimizer = session.new(*SGD, args=(model, float(data["lr"])))
