@@ -147,7 +147,12 @@ class LinearStandIn(Holder):
         dLdA, self.dLdW, self.dLdb = _callback(
             "linear.backward", [dLdO, self.A, self.W, self.b], id(self)
         )
+        self.dLdA = dLdA
         return dLdA
+
+    def __call__(self, A):
+        """For an MLP that calls its layers like functions."""
+        return self.forward(A)
 
 
 class ActivationStandIn(Holder):
@@ -158,12 +163,15 @@ class ActivationStandIn(Holder):
 
     def forward(self, H):
         self.H = H
-        (A,) = _callback(f"{self.kind}.forward", [H], id(self))
-        return A
+        (self.A,) = _callback(f"{self.kind}.forward", [H], id(self))
+        return self.A
 
     def backward(self):
         (dAdH,) = _callback(f"{self.kind}.backward", [self.H], id(self))
         return dAdH
+
+    def __call__(self, H):
+        return self.forward(H)
 
 
 COMPONENT_KINDS = {

@@ -365,6 +365,29 @@ MUTANTS = [
 
 VARIANTS = [
     Mutant(
+        "components-called-like-functions",
+        (
+            Edit(
+                ACTIVATION,
+                "class Identity:",
+                "class _Callable:\n    def __call__(self, H):\n        return self.forward(H)\n"
+                "\n\nclass Identity(_Callable):",
+            ),
+            Edit(ACTIVATION, "class Sigmoid:", "class Sigmoid(_Callable):"),
+            Edit(ACTIVATION, "class Tanh:", "class Tanh(_Callable):"),
+            Edit(ACTIVATION, "class ReLU:", "class ReLU(_Callable):"),
+            Edit(
+                LINEAR,
+                "    def forward(self, A):",
+                "    def __call__(self, A):\n        return self.forward(A)\n\n"
+                "    def forward(self, A):",
+            ),
+            Edit(MLP, "A = f.forward(layer.forward(A))", "A = f(layer(A))"),
+        ),
+        frozenset(),
+        "layers and activations define __call__ and the MLP calls them like functions",
+    ),
+    Mutant(
         "b-column-(h,1)",
         (
             Edit(LINEAR, _B_INIT, "self.b = np.zeros((num_outputs, 1))"),
