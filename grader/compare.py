@@ -39,6 +39,8 @@ class Context:
     """The learning rate of that update, to recognise a step that ignores it."""
     notes: list[str] = field(default_factory=list)
     """Facts seen while running the case that may explain a failure (an input changed)."""
+    known_mistakes: dict[str, np.ndarray] = field(default_factory=dict)
+    """Values that common wrong formulas give, by a description of the mistake."""
 
     @property
     def label(self) -> str:
@@ -128,6 +130,10 @@ def likely_cause(values, expected, tolerance, context) -> str | None:
     """A recognisable reason for the difference, or None when the numbers show none."""
     if context.baseline is not None:
         return _update_cause(values, expected, context)
+    for mistake, wrong in context.known_mistakes.items():
+        wrong = np.asarray(wrong, dtype=np.float64).reshape(values.shape)
+        if _close(values, wrong, tolerance):
+            return mistake
     if expected.ndim == 2 and expected.shape[0] == expected.shape[1]:
         if _close(values, expected.T, tolerance):
             return "transposed"

@@ -76,6 +76,8 @@ DIAGNOSED = {
     "sgd-ascends-W": ("3", "the step has the wrong sign"),
     "sgd-ignores-lr": ("3", "ignores the learning rate"),
     "relu-forward-abs": ("4c", "correct only where H > 0"),
+    "tanh-derivative-not-squared": ("4b", "the derivative of tanh is 1 - A^2"),
+    "sigmoid-forward-of-minus-H": ("4a", "your A is sigmoid(-H)"),
     "relu-derivative-ones": ("4c", "correct only where H > 0"),
     "init-W-std-0.01": ("1a", "you used 0.01 as the standard deviation"),
     "mlp1-hidden-identity": ("5b", "f[0] is identity, expected relu"),

@@ -14,6 +14,7 @@ def _check_activation(session, data, ctx, item, record, class_name, quantity):
     kind = class_name.lower()
     activation = session.new(f"mytorch.nn.{class_name}", f"mytorch.nn.activation.{class_name}")
     ctx.inputs = {"H": data["H"]}
+    ctx.known_mistakes = _known_mistakes(kind, quantity, data[f"{kind}/A"], data["H"])
 
     A, (H_after,) = activation.call("forward", data["H"], echo=True)
 
@@ -23,6 +24,23 @@ def _check_activation(session, data, ctx, item, record, class_name, quantity):
         _record_curve(record, quantity, data, value, kind)
     name = f"A = {class_name}.forward(H)" if quantity == "A" else f"dA/dH = {class_name}.backward()"
     check(name, value, data[f"{kind}/{quantity}"], ctx, item)
+
+
+def _known_mistakes(kind: str, quantity: str, A: np.ndarray, H: np.ndarray) -> dict:
+    """What familiar slips give, the derivatives written with the activation's output A."""
+    if kind == "sigmoid" and quantity == "A":
+        return {"your A is sigmoid(-H): check the sign in exp": 1 / (1 + np.exp(H))}
+    if kind == "sigmoid":
+        return {
+            "your dA/dH is 1 - A^2, tanh's derivative; sigmoid's is A (1 - A)": 1 - A**2,
+            "your dA/dH is 1 - A; the derivative of sigmoid is A (1 - A)": 1 - A,
+        }
+    if kind == "tanh" and quantity == "dAdH":
+        return {
+            "your dA/dH is 1 - A; the derivative of tanh is 1 - A^2": 1 - A,
+            "your dA/dH is A (1 - A), sigmoid's derivative; tanh's is 1 - A^2": A * (1 - A),
+        }
+    return {}
 
 
 def _record_curve(record, quantity, data, value, kind):
