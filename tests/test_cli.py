@@ -133,3 +133,32 @@ def test_bad_rubric_field_names_the_file_and_field(tmp_path, capsys):
 
 def _only_python(directory, names):
     return [name for name in names if name.endswith(".npz") or name.endswith(".ipynb")]
+
+
+def _without_init_files(tmp_path, mlp_imports: str):
+    root = tmp_path / "student"
+    shutil.copytree(REFERENCE, root)
+    for init in root.rglob("__init__.py"):
+        init.unlink()
+    mlp = root / "models" / "mlp.py"
+    mlp.write_text(
+        mlp.read_text().replace("from mytorch.nn import Identity, Linear, ReLU", mlp_imports)
+    )
+    return root
+
+
+def test_packages_without_init_files_are_graded_in_full(grade, tmp_path):
+    imports = (
+        "from mytorch.nn.activation import Identity, ReLU\nfrom mytorch.nn.linear import Linear"
+    )
+
+    assert grade(_without_init_files(tmp_path, imports)).total == 35
+
+
+def test_import_error_in_mlp_file_is_named_with_its_cause(grade, tmp_path):
+    root = _without_init_files(tmp_path, "from mytorch.nn import Identity, Linear, ReLU")
+
+    graded = grade(root)
+
+    assert graded.lost() == {"5a", "5b", "5c"}
+    assert "models/mlp.py could not be imported: ImportError" in graded.outputs["5b"]
