@@ -155,8 +155,8 @@ def _grade_command(argv: list[str]) -> int:
 def _grade_batch(loaded_rubric, cases, extra, limits, isolate, args) -> list:
     """Grade several submissions `--jobs` at a time, with progress; results in input order.
 
-    Each submission's results.json is written as soon as it is graded, so an interrupted
-    run keeps what it finished.
+    Each submission's results.json, and the gradebook so far, are written as soon as it
+    is graded, so an interrupted run keeps what it finished.
     """
     shard = batch.Shard.parse(args.shard) if args.shard else None
     queue = batch.plan(args.submissions, shard)
@@ -173,6 +173,9 @@ def _grade_batch(loaded_rubric, cases, extra, limits, isolate, args) -> list:
         if args.results_dir:
             path = args.results_dir / f"{queue[position].file_stem}.json"
             report.write_json(path, report.results_json(result, extra))
+        if args.csv:
+            finished = [result for result in results if result is not None]
+            report.write_csv(args.csv, finished, loaded_rubric)
         if args.verbose:
             print(report.table(result))
 

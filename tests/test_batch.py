@@ -409,3 +409,25 @@ def test_progress_on_a_terminal_is_a_bar_with_a_count_and_an_estimate():
     progress.update(_fake_result("a", 35))
 
     assert "1/4" in stream.getvalue() and "left" in stream.getvalue()
+
+
+def test_interrupted_batch_keeps_the_gradebook_of_what_it_finished(tmp_path, monkeypatch):
+    folders = []
+    for name in ("first", "second"):
+        folders.append(tmp_path / name)
+        shutil.copytree(REFERENCE, folders[-1])
+    real_grade_many = batch.grade_many
+
+    def interrupted_after_one(*args, **kwargs):
+        for finished in real_grade_many(*args, **kwargs):
+            yield finished
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(batch, "grade_many", interrupted_after_one)
+    gradebook = tmp_path / "grades.csv"
+
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        code = cli.main([*map(str, folders), "--csv", str(gradebook), "--jobs", "1"])
+
+    rows = list(csv.DictReader(gradebook.open()))
+    assert (code, [row["total"] for row in rows]) == (130, ["35"])
