@@ -229,7 +229,6 @@ class Session:
         self.deadline = time.monotonic() + START_SECONDS
         self.imports: dict = {}
         self.stand_ins = stand_ins.Registry()
-        self.exits: list[str] = []
         self.blocked: dict[str, str] = {}
         """Modules whose import ended or hung a worker, and why; later workers skip them."""
         self.start_failure: str | None = None
@@ -333,7 +332,7 @@ class Session:
                 if worker is not None:
                     worker.close()
                 ended = self._end_template()
-                self.exits.append(f"the worker's template {ended} ({error})")
+                log.info("the worker's template %s (%s)", ended, error)
                 if attempt == 1:
                     raise WorkerLost(f"the worker could not start: its template {ended}") from None
 
@@ -385,7 +384,7 @@ class Session:
 
     def _lose_worker(self) -> str:
         ended = self._end_worker()
-        self.exits.append(ended)
+        log.info("the worker %s", ended)
         return ended
 
     def import_status(self) -> dict:
